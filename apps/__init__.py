@@ -1,0 +1,1 @@
+"""The rnnkit applications; each subpackage is one app with the same shape."""

@@ -1,0 +1,1 @@
+"""Export for TF Serving (`savedmodel`) and for TFLite on mobile (`tflite`)."""

@@ -1,0 +1,95 @@
+"""Plots people would rather look at than read: learning curves, confusion
+matrices, tuner trial scores, attention maps. Every figure is written
+atomically with the non-interactive Agg backend (no display needed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rnnkit.io import atomic_path  # noqa: E402
+
+
+def _save(figure, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_learning_curves(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
+    """One panel per metric, training and validation curves together, by epoch."""
+    names = []
+    for row in history:
+        for key in row:
+            base = key[4:] if key.startswith("val_") else key
+            if key not in {"epoch", "learning_rate", "seconds"} and base not in names:
+                names.append(base)
+    columns = min(3, max(1, len(names)))
+    rows = max(1, math.ceil(len(names) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.2 * rows), squeeze=False)
+    epochs = [row.get("epoch", index + 1) for index, row in enumerate(history)]
+    for axis, name in zip(axes.flat, names, strict=False):
+        for key, style in ((name, "-o"), (f"val_{name}", "-s")):
+            points = [(epoch, row[key]) for epoch, row in zip(epochs, history, strict=True) if key in row]
+            if points:
+                axis.plot(*zip(*points, strict=True), style, markersize=3, label="validation" if key.startswith("val_") else "training")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    for axis in list(axes.flat)[len(names):]:
+        axis.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_trial_scores(scores: Sequence[float | None], path: str | Path, objective: str, direction: str) -> Path:
+    """Each completed trial's score and the best score so far."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    xs = [index + 1 for index, score in enumerate(scores) if score is not None]
+    ys = [score for score in scores if score is not None]
+    axis.plot(xs, ys, "o", label="trial")
+    best, running = None, []
+    for score in ys:
+        if best is None or (score < best if direction == "min" else score > best):
+            best = score
+        running.append(best)
+    axis.plot(xs, running, "-", label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel(objective)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_confusion_matrix(matrix, labels: Sequence[str], path: str | Path, title: str = "Confusion matrix") -> Path:
+    """Counts, with each row (true class) shaded by its share."""
+    import numpy as np
+
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    if len(labels) <= 30:
+        for row in range(matrix.shape[0]):
+            for column in range(matrix.shape[1]):
+                axis.text(column, row, str(int(matrix[row, column])), ha="center", va="center",
+                          color="white" if shares[row, column] > 0.5 else "black", fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    return _save(figure, path)

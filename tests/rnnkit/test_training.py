@@ -1,0 +1,89 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from rnnkit.training import RunDir, fit, make_optimizer  # noqa: E402
+
+
+def data(seed=0, n=64):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6, 3)).astype("float32")
+    y = (x.sum(axis=(1, 2)) > 0).astype("float32")
+    return x, y
+
+
+def build(learning_rate=1e-2):
+    def make():
+        model = keras.Sequential([keras.Input((6, 3)), keras.layers.GRU(4), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(make_optimizer("adam", learning_rate, clipnorm=1.0), "binary_crossentropy", metrics=["accuracy"])
+        return model
+    return make
+
+
+def test_fit_writes_the_run_folder(tmp_path):
+    x, y = data()
+    result = fit(build(), (x, y), (x[:16], y[:16]), tmp_path / "run", epochs=3, verbose=0)
+    run = RunDir(tmp_path / "run")
+    state = run.read_state()
+    assert state["epoch"] == 3 and [row["epoch"] for row in state["history"]] == [1, 2, 3]
+    assert run.model_path.is_file() and run.curves_path.is_file() and run.logs_dir.is_dir()
+    assert sorted(path.name for path in run.checkpoints_dir.iterdir()) == ["epoch-0002.keras", "epoch-0003.keras"]
+    with open(run.history_path) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    best = min(row["val_loss"] for row in state["history"])
+    assert math.isclose(state["best"], best) and result.best == pytest.approx(best)
+    assert state["optimizer_iterations"] == 3 * 2  # 64 samples / batch 32
+
+
+def test_resume_continues_weights_optimizer_and_history(tmp_path):
+    x, y = data()
+    fit(build(), (x, y), (x, y), tmp_path / "run", epochs=2, verbose=0)
+    saved = keras.saving.load_model(RunDir(tmp_path / "run").last_checkpoint())
+    result = fit(build(), (x, y), (x, y), tmp_path / "run", epochs=4, resume=True, verbose=0)
+    assert result.initial_epoch == 2
+    state = RunDir(tmp_path / "run").read_state()
+    assert [row["epoch"] for row in state["history"]] == [1, 2, 3, 4]
+    assert state["optimizer_iterations"] == 4 * 2, "the optimizer step continues, it does not restart"
+    assert not all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), result.model.get_weights(), strict=True))
+
+
+def test_existing_run_needs_resume(tmp_path):
+    x, y = data()
+    fit(build(), (x, y), (x, y), tmp_path / "run", epochs=1, verbose=0)
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(build(), (x, y), (x, y), tmp_path / "run", epochs=2, verbose=0)
+
+
+def test_resume_when_already_done_trains_nothing(tmp_path, capsys):
+    x, y = data()
+    fit(build(), (x, y), (x, y), tmp_path / "run", epochs=2, verbose=0)
+    result = fit(build(), (x, y), (x, y), tmp_path / "run", epochs=2, resume=True, verbose=0)
+    assert result.initial_epoch == 2 and "already trained 2 epochs" in capsys.readouterr().out
+
+
+def test_early_stopping_patience_counts_from_the_best_epoch(tmp_path):
+    x, y = data()
+    # A zero learning rate never improves after epoch 1, so patience 2 stops at epoch 3.
+    result = fit(build(0.0), (x, y), (x, y), tmp_path / "run", epochs=10, patience=2, verbose=0)
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_non_finite_epochs_are_not_saved(tmp_path):
+    x, y = data()
+    y_bad = y.copy()
+    x_bad = x.copy()
+    x_bad[0, 0, 0] = np.nan
+    fit(build(), (x_bad, y_bad), (x, y), tmp_path / "run", epochs=3, verbose=0)
+    assert RunDir(tmp_path / "run").read_state() is None, "a NaN epoch must not become the checkpoint to resume from"
+
+
+def test_cosine_schedule_needs_total_steps():
+    with pytest.raises(ValueError, match="total_steps"):
+        make_optimizer("adam", 1e-3, schedule="cosine")
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("adagrad", 1e-3)
