@@ -1,13 +1,21 @@
-"""rnnkit layers: one public layer per file, each registered for `.keras` saving.
+"""Mask-aware sequence layers; importing this package registers them for `.keras` loading.
 
-Import this package (or the layer's module) before loading a `.keras` file
-that uses one of them.
+    BidirectionalRNN        forward + backward LSTM/GRU/SimpleRNN, merge modes, both final states
+    AttentionPooling        additive attention over time that honours the mask, can return its weights
+    BahdanauAttention       additive attention of a query over a set of positions -> (context, weights)
+    LuongAttention          multiplicative (general / dot) attention over a set of positions -> (context, weights)
+    MaskedGlobalPooling1D   masked mean / max / mean_max over time
+    MaskFromLengths         a mask from per-row lengths
+
+The functions they are built from (mask_from_lengths, masked_mean, masked_softmax, ...)
+are in `rnnkit.masking`.
 """
 
+from rnnkit.layers.attention_pooling import AttentionPooling
 from rnnkit.layers.bahdanau_attention import BahdanauAttention
+from rnnkit.layers.bidirectional_rnn import BidirectionalRNN
 from rnnkit.layers.luong_attention import LuongAttention
+from rnnkit.layers.mask_from_lengths import MaskFromLengths
+from rnnkit.layers.masked_global_pooling1d import MaskedGlobalPooling1D
 
-__all__ = [
-    "BahdanauAttention",
-    "LuongAttention",
-]
+__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D"]

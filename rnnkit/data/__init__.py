@@ -1,0 +1,1 @@
+"""tf.data building blocks shared by the apps (bucketing by length, padding statistics)."""
