@@ -94,6 +94,13 @@ def _gather_beams(x, parents):
     return tf.gather(x, parents, batch_dims=1)
 
 
+def _loop(cond, body, loop_vars):
+    """tf.while_loop where only ranks are fixed: a beam width that is a constant on the way
+    in can come out of top_k as an unknown size."""
+    invariants = tf.nest.map_structure(lambda x: tf.TensorShape([None] * x.shape.rank), loop_vars)
+    return tf.while_loop(cond, body, loop_vars, shape_invariants=invariants)
+
+
 def _check(max_length):
     if isinstance(max_length, int) and max_length < 1:
         raise ValueError(f"max_length must be at least 1, not {max_length}")
@@ -139,7 +146,7 @@ def greedy_search(
     def more(t, token, states, ids, aux_buffer, finished, *_):
         return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
 
-    _, _, _, ids, aux_buffer, _, lengths, score = tf.while_loop(
+    _, _, _, ids, aux_buffer, _, lengths, score = _loop(
         more, body, (tf.constant(1), token, states, ids, aux_buffer, finished, lengths, score)
     )
     lengths = lengths[:, None]
@@ -208,7 +215,7 @@ def beam_search(
     def more(t, tokens, states, ids, aux_buffer, finished, *_):
         return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
 
-    _, _, _, ids, aux_buffer, _, lengths, scores = tf.while_loop(
+    _, _, _, ids, aux_buffer, _, lengths, scores = _loop(
         more, body, (tf.constant(1), tokens, states, ids, aux_buffer, finished, lengths, scores)
     )
     normalised = scores / length_penalty(lengths, alpha)

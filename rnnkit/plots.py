@@ -93,3 +93,34 @@ def plot_confusion_matrix(matrix, labels: Sequence[str], path: str | Path, title
     axis.set_title(title)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_attention_map(image, words: Sequence[str], weights, grid_shape: tuple[int, int], path: str | Path,
+                       title: str = "") -> Path:
+    """One panel per word: the image with that step's attention over the feature grid laid on top.
+
+    image: [height, width, 3] (0..255 or 0..1); weights: [len(words), grid_h * grid_w].
+    """
+    import numpy as np
+
+    image = np.asarray(image)
+    image = image / 255.0 if image.max() > 1.0 else image
+    weights = np.asarray(weights, dtype=np.float32)[: len(words)]
+    rows_of_grid, columns_of_grid = grid_shape
+    count = max(1, len(words))
+    columns = min(5, count)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), squeeze=False)
+    height, width = image.shape[:2]
+    for axis, word, weight in zip(axes.flat, words, weights, strict=False):
+        axis.imshow(image)
+        axis.imshow(weight.reshape(rows_of_grid, columns_of_grid), cmap="inferno", alpha=0.55,
+                    extent=(0, width, height, 0), interpolation="bilinear", vmin=0.0, vmax=max(float(weight.max()), 1e-6))
+        axis.set_title(word, fontsize=10)
+        axis.axis("off")
+    for axis in list(axes.flat)[len(words):]:
+        axis.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from rnnkit.layers import BahdanauAttention, LuongAttention
+from rnnkit.layers.bahdanau_attention import BahdanauAttention
+from rnnkit.layers.luong_attention import LuongAttention
 
 RNG = np.random.default_rng(0)
 LAYERS = [

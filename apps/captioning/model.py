@@ -1,0 +1,272 @@
+"""The captioning model, its inference twins, and caption search.
+
+Training model (teacher forcing; `features` are cached encoder outputs, or `images`
+go through the encoder when it is trained too):
+
+    images [S, S, 3] -> CNN encoder -> grid [h, w, C] -> flatten [h*w, C] -> Dense "project" [N, units]
+    mean of the projected grid -> Dense "init_h" (and "init_c" for LSTM): the decoder's first state
+    tokens [T] -> Embedding -> GRU/LSTM "rnn" [T, units]
+    attention(query = every rnn output, values = the projected grid) -> context [T, units]
+    [rnn output, context] -> Dense "combine" (tanh) -> Dense "logits" [T, vocab]
+
+Inference shares those layers:
+    ImageEncoder   images -> projected grid + initial states (once per image)
+    StepModel      token + projected grid + states -> logits, attention weights, new states
+                   (the RNN advanced through its cell once: a flat graph, no loop)
+    Captioner      greedy / beam search (rnnkit.decoding) over StepModel, compiled
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.captioning.config import CaptioningConfig
+from apps.captioning.data import END_ID, PAD_ID, START_ID, Vocabulary
+from rnnkit.decoding import beam_search, greedy_search
+from rnnkit.layers.bahdanau_attention import BahdanauAttention
+from rnnkit.layers.luong_attention import LuongAttention
+from rnnkit.training import make_optimizer
+
+ENCODER_FILE = "encoder.keras"
+
+
+def _application(name: str):
+    applications = keras.applications
+    return {
+        "mobilenet_v3_small": (applications.MobileNetV3Small, {"include_preprocessing": True}),
+        "mobilenet_v3_large": (applications.MobileNetV3Large, {"include_preprocessing": True}),
+        "efficientnet_b0": (applications.EfficientNetB0, {}),
+    }[name]
+
+
+def build_encoder(config: CaptioningConfig) -> keras.Model:
+    """The keras.applications CNN without its classifier: images (0..255) -> feature grid.
+
+    `config.encoder_weights`: "imagenet" (downloaded by Keras on first use and
+    cached in ~/.keras/models), a path to a weights file for the same network,
+    or "none" (random initialisation; train it with train_encoder=true).
+    """
+    application, extra = _application(config.encoder)
+    shape = (config.image_size, config.image_size, 3)
+    choice = config.encoder_weights
+    if choice.lower() == "none":
+        base = application(include_top=False, weights=None, input_shape=shape, **extra)
+    elif choice.lower() == "imagenet":
+        try:
+            base = application(include_top=False, weights="imagenet", input_shape=shape, **extra)
+        except Exception as error:  # the download fails with URLError, HTTPError, OSError, ...
+            raise ValueError(
+                f"--encoder-weights imagenet: could not get the ImageNet weights of {config.encoder} "
+                f"({type(error).__name__}: {str(error)[:160]}). Offline, pass --encoder-weights PATH (a Keras "
+                f"weights file of {config.encoder} without its top, e.g. copied from ~/.keras/models on a "
+                "machine that has it) or --encoder-weights none to train the encoder from scratch "
+                "(with --set train_encoder=true)"
+            ) from None
+    else:
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"--encoder-weights {choice}: no such file (use imagenet, none or a weights file)")
+        base = application(include_top=False, weights=None, input_shape=shape, **extra)
+        try:
+            base.load_weights(str(path))
+        except Exception as error:
+            raise ValueError(f"--encoder-weights {path}: not weights of {config.encoder} without its top "
+                             f"({type(error).__name__}: {str(error)[:160]})") from None
+    return keras.Model(base.input, base.output, name="encoder")
+
+
+def make_attention(config: CaptioningConfig) -> keras.layers.Layer:
+    if config.attention == "bahdanau":
+        return BahdanauAttention(config.attention_units, name="attention")
+    return LuongAttention(score=config.attention.split("_", 1)[1], name="attention")
+
+
+def build_model(config: CaptioningConfig, vocab_size: int, grid_shape: tuple[int, int, int] | None = None,
+                encoder: keras.Model | None = None) -> keras.Model:
+    """The teacher-forced training model; inputs {"features" or "images", "tokens"} -> logits."""
+    tokens = keras.Input((config.max_length,), dtype="int32", name="tokens")
+    if config.train_encoder:
+        encoder = encoder or build_encoder(config)
+        images = keras.Input((config.image_size, config.image_size, 3), name="images")
+        grid = encoder(images)
+        inputs = {"images": images, "tokens": tokens}
+    else:
+        if grid_shape is None:
+            raise ValueError("build_model needs the encoder's grid shape when the encoder is not trained")
+        grid = keras.Input(tuple(grid_shape), name="features")
+        inputs = {"features": grid, "tokens": tokens}
+    height, width, channels = grid.shape[1:]
+    features = keras.layers.Reshape((height * width, channels), name="flatten_grid")(grid)
+    projected = keras.layers.Dense(config.units, activation="relu", name="project")(features)
+    projected = keras.layers.Dropout(config.dropout, name="project_dropout")(projected)
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(projected)
+    initial = [keras.layers.Dense(config.units, activation="tanh", name="init_h")(pooled)]
+    if config.cell == "lstm":
+        initial.append(keras.layers.Dense(config.units, name="init_c")(pooled))
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(tokens)
+    x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    rnn_class = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    # Right-padded captions need no mask: a step only sees the tokens before it, and the
+    # loss ignores the padding positions.
+    outputs, *_ = rnn_class(config.units, return_sequences=True, return_state=True, name="rnn")(x, initial_state=initial)
+    context, _ = make_attention(config)(outputs, projected)
+    x = keras.layers.Concatenate(name="concat")([outputs, context])
+    x = keras.layers.Dropout(config.dropout, name="output_dropout")(x)
+    x = keras.layers.Dense(config.units, activation="tanh", name="combine")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(inputs, logits, name="captioner")
+
+
+def compile_model(model: keras.Model, config: CaptioningConfig, steps_per_epoch: int) -> keras.Model:
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.clipnorm,
+                               schedule=config.schedule, total_steps=config.epochs * max(1, steps_per_epoch))
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID))
+    return model
+
+
+def state_names(config: CaptioningConfig) -> list[str]:
+    return ["h", "c"] if config.cell == "lstm" else ["h"]
+
+
+class ImageEncoder(keras.Model):
+    """Images (0..255) -> the projected grid [batch, positions, units] and the decoder's first states."""
+
+    def __init__(self, encoder: keras.Model, model: keras.Model, **kwargs):
+        super().__init__(name="image_encoder", **kwargs)
+        self.encoder = encoder
+        self.flatten_grid = model.get_layer("flatten_grid")
+        self.project = model.get_layer("project")
+        self.pool = model.get_layer("pool")
+        self.init_layers = [model.get_layer(name) for name in ("init_h", "init_c") if _has_layer(model, name)]
+
+    def call(self, images, training=False):
+        grid = self.encoder(images, training=False)
+        projected = self.project(self.flatten_grid(grid))
+        pooled = self.pool(projected)
+        return [projected, *(layer(pooled) for layer in self.init_layers)]
+
+
+class StepModel(keras.Model):
+    """One decoder step: [token, projected grid, *states] -> [logits, attention weights, *new states].
+
+    Subclassed (not functional) because the RNN is advanced through its cell,
+    which a functional graph of the same layers would name twice.
+    """
+
+    def __init__(self, model: keras.Model, **kwargs):
+        super().__init__(name="caption_step", **kwargs)
+        self.embedding = model.get_layer("embedding")
+        self.rnn = model.get_layer("rnn")
+        self.attention = model.get_layer("attention")
+        self.concat = model.get_layer("concat")
+        self.combine = model.get_layer("combine")
+        self.head = model.get_layer("logits")
+
+    def call(self, inputs, training=False):
+        token, features, *states = inputs
+        x = self.embedding(token)
+        output, new_states = self.rnn.cell(x, list(states), training=False)
+        context, weights = self.attention(output, features)
+        logits = self.head(self.combine(self.concat([output, context])))
+        return [logits, weights, *new_states]
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
+
+
+class Captioner:
+    """Greedy or beam-search captions from images, with the attention weights of every word."""
+
+    def __init__(self, encoder: keras.Model, model: keras.Model, vocabulary: Vocabulary, config: CaptioningConfig):
+        self.encoder, self.model, self.vocabulary, self.config = encoder, model, vocabulary, config
+        self.image_encoder = ImageEncoder(encoder, model)
+        self.step_model = StepModel(model)
+        size = config.image_size
+        projected, *states = self.image_encoder(np.zeros((1, size, size, 3), np.float32))  # build
+        self.step_model([np.full((1,), START_ID, np.int32), projected, *states])
+        self.positions, self.units = int(projected.shape[1]), int(projected.shape[2])
+        grid = encoder.output.shape[1:3]
+        self.grid_shape = (int(grid[0]), int(grid[1]))
+        image_spec = tf.TensorSpec((None, size, size, 3), tf.float32)
+        self._greedy = tf.function(self.search_greedy, input_signature=[image_spec, tf.TensorSpec((), tf.int32)])
+        self._beam = tf.function(self.search_beam, input_signature=[
+            image_spec, tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32)])
+        self._features = tf.function(lambda images: self.encoder(images, training=False), input_signature=[image_spec])
+
+    def step(self, tokens, states, constants):
+        logits, weights, *new_states = self.step_model([tokens, constants[0], *states], training=False)
+        return logits, new_states, weights
+
+    def search_greedy(self, images, max_length):
+        projected, *states = self.image_encoder(images, training=False)
+        start = tf.fill([tf.shape(images)[0]], START_ID)
+        return greedy_search(self.step, start, states, end_token=END_ID, max_length=max_length,
+                             constants=[projected], pad_token=PAD_ID)
+
+    def search_beam(self, images, beam_width, max_length, alpha):
+        projected, *states = self.image_encoder(images, training=False)
+        start = tf.fill([tf.shape(images)[0]], START_ID)
+        return beam_search(self.step, start, states, end_token=END_ID, max_length=max_length, beam_width=beam_width,
+                           alpha=alpha, constants=[projected], pad_token=PAD_ID)
+
+    def caption_arrays(self, images, beam_width: int | None = None, max_length: int | None = None,
+                       alpha: float | None = None, batch_size: int = 32):
+        """Images float/uint8 [n, S, S, 3] -> (best token ids [n, L], their attention [n, L, positions])."""
+        beam_width = self.config.beam_width if beam_width is None else int(beam_width)
+        max_length = self.config.max_length if max_length is None else int(max_length)
+        alpha = self.config.length_alpha if alpha is None else float(alpha)
+        if beam_width < 1:
+            raise ValueError(f"--beam-width must be at least 1, not {beam_width}")
+        if max_length < 1:
+            raise ValueError(f"--max-length must be at least 1, not {max_length}")
+        tokens, attention = [], []
+        for start in range(0, len(images), batch_size):
+            batch = tf.constant(np.asarray(images[start: start + batch_size], np.float32))
+            if beam_width == 1:
+                out = self._greedy(batch, tf.constant(max_length))
+            else:
+                out = self._beam(batch, tf.constant(beam_width), tf.constant(max_length), tf.constant(alpha))
+            tokens.append(out.tokens[:, 0].numpy())
+            attention.append(out.aux[:, 0].numpy())
+        if not tokens:
+            return np.zeros((0, max_length), np.int32), np.zeros((0, max_length, self.positions), np.float32)
+        return np.concatenate(tokens), np.concatenate(attention)
+
+    def captions(self, images, **kwargs) -> list[str]:
+        tokens, _ = self.caption_arrays(images, **kwargs)
+        return [self.vocabulary.decode(row) for row in tokens]
+
+    def pooled_features(self, images, batch_size: int = 64) -> np.ndarray:
+        """The encoder's grid averaged over positions [n, C]: the nearest-neighbour baseline's space."""
+        pooled = [tf.reduce_mean(self._features(tf.constant(np.asarray(images[start: start + batch_size], np.float32))),
+                                 axis=[1, 2]).numpy()
+                  for start in range(0, len(images), batch_size)]
+        return np.concatenate(pooled) if pooled else np.zeros((0, 0), np.float32)
+
+
+def load_run(run_dir) -> Captioner:
+    """The Captioner of a captioning run folder (its best model)."""
+    from apps.captioning.config import CaptioningConfig
+    from rnnkit.config import read_saved_config
+    from rnnkit.training import RunDir
+
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"--model {run_dir}: no such run folder")
+    run = RunDir(run_dir)
+    config = read_saved_config(CaptioningConfig, run.config_path)
+    vocabulary = Vocabulary.load(run.path / "vocab.json")
+    model = keras.saving.load_model(run.trained_model_path(), compile=False)
+    if config.train_encoder:
+        encoder = model.get_layer("encoder")
+    else:
+        encoder_path = run.path / ENCODER_FILE
+        if not encoder_path.is_file():
+            raise FileNotFoundError(f"{encoder_path}: missing; the run's frozen encoder is saved there by `train`")
+        encoder = keras.saving.load_model(encoder_path, compile=False)
+    return Captioner(encoder, model, vocabulary, config)

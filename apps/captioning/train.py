@@ -1,0 +1,110 @@
+"""Train an image captioner: CNN encoder, attention GRU/LSTM decoder, teacher forcing.
+
+    python -m apps.captioning.train --data demo --out runs/captions-demo --encoder-weights none --set train_encoder=true
+    python -m apps.captioning.train --data ../shared/data/flickr8k_subset --out runs/flickr --encoder-weights imagenet
+    python -m apps.captioning.train --out runs/flickr --resume          # continue after an interruption
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from apps.captioning.config import CaptioningConfig
+from rnnkit import cli
+
+HELP = "Train a CNN-encoder + attention-RNN-decoder captioner; validation loss every epoch, BLEU on the validation images at the end."
+
+WEIGHTS_HELP = ("encoder weights: imagenet (downloaded by Keras; fails offline), PATH to a Keras weights file of the "
+                "same network, or none (random start; add --set train_encoder=true). Default: the config's encoder_weights")
+
+
+def add_encoder_weights_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--encoder-weights", metavar="imagenet|PATH|none", default=None, help=WEIGHTS_HELP)
+
+
+def apply_encoder_weights(args: argparse.Namespace) -> None:
+    """--encoder-weights is a spelling of --set encoder_weights=..., so --resume checks it like any field."""
+    if args.encoder_weights is not None:
+        args.overrides = [*args.overrides, f"encoder_weights={args.encoder_weights}"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_train_arguments(parser, CaptioningConfig)
+    add_encoder_weights_argument(parser)
+    parser.add_argument("--samples", type=int, default=5, help="validation images to caption after training (default: 5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import keras
+
+    from apps.captioning.data import Vocabulary
+    from apps.captioning.inputs import prepare
+    from apps.captioning.metrics import corpus_bleu
+    from apps.captioning.model import ENCODER_FILE, Captioner, build_model, compile_model
+    from rnnkit.config import save_config
+    from rnnkit.io import atomic_path
+    from rnnkit.training import RunDir, fit, get_strategy, set_seed
+
+    apply_encoder_weights(args)
+    config = cli.resolve_train_config(CaptioningConfig, args)
+    run_dir = RunDir(args.out)
+    state = run_dir.prepare(args.resume)
+    set_seed(config.seed)
+    strategy = get_strategy(args.strategy)
+
+    vocab_path = run_dir.path / "vocab.json"
+    encoder_path = run_dir.path / ENCODER_FILE
+    resuming = args.resume and vocab_path.is_file()
+    vocabulary = Vocabulary.load(vocab_path) if resuming else None
+    encoder = None
+    if resuming and not config.train_encoder and encoder_path.is_file():
+        encoder = keras.saving.load_model(encoder_path, compile=False)
+    with strategy.scope():
+        prepared = prepare(config, args.data, vocabulary=vocabulary, encoder=encoder,
+                           cache_dir=run_dir.path / "cache")
+    vocabulary = prepared.vocabulary
+    if not resuming:
+        vocabulary.save(vocab_path)
+        save_config(config, run_dir.config_path, app="captioning", data=args.data, skipped=prepared.skipped)
+    if not config.train_encoder and not encoder_path.is_file():
+        with atomic_path(encoder_path) as tmp:
+            prepared.encoder.save(tmp)
+    train_data, val_data = prepared.datasets(config)
+    steps = prepared.steps_per_epoch(config)
+    captions = sum(len(item.captions) for item in prepared.train_items)
+    print(f"captioning: {len(prepared.train_items)} training images ({captions} captions), "
+          f"{len(prepared.val_items)} validation images, vocabulary {len(vocabulary)}, grid {prepared.grid_shape}, "
+          f"{steps} steps/epoch; {config.encoder} ({config.encoder_weights}, "
+          f"{'trained' if config.train_encoder else 'frozen, features cached'}) + "
+          f"{config.cell.upper()}-{config.units} with {config.attention} attention")
+    if state is None and args.resume:
+        print("(no completed epoch to resume from; starting the run in place)")
+
+    result = fit(
+        lambda: compile_model(build_model(config, len(vocabulary), prepared.grid_shape, encoder=prepared.encoder),
+                              config, steps),
+        train_data, val_data, run_dir,
+        epochs=config.epochs, resume=args.resume, strategy=strategy, patience=config.patience or None,
+    )
+    if result.best is None:
+        return 0
+    print(f"best validation loss {result.best:.4f} (epoch {result.best_epoch}); model: {run_dir.model_path}")
+    from apps.captioning.model import load_run
+
+    captioner: Captioner = load_run(run_dir.path)
+    images = prepared.val_inputs if prepared.input_name == "images" else None
+    if images is None:
+        from apps.captioning.data import load_images
+
+        images, _, _ = load_images(prepared.val_items, config.image_size)
+    predicted = captioner.captions(images, beam_width=1)
+    scores = corpus_bleu([item.captions for item in prepared.val_items], predicted)
+    print("validation BLEU (greedy): " + ", ".join(f"{key} {value:.4f}" for key, value in scores.items()))
+    for item, caption in list(zip(prepared.val_items, predicted, strict=True))[: args.samples]:
+        print(f"  {item.key}: {caption!r}   (reference: {item.captions[0]!r})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run_module(sys.modules[__name__]))

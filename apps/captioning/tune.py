@@ -1,0 +1,86 @@
+"""KerasTuner search over the captioning decoder: cell, units, attention, dropout, learning rate.
+
+    python -m apps.captioning.tune --data ../shared/data/flickr8k_subset --out runs/captioning-tune --trials 8 --epochs 5
+    python -m apps.captioning.train --data ../shared/data/flickr8k_subset --out runs/best --config runs/captioning-tune/best_config.json
+
+With a frozen encoder (the default) the image features are computed once and
+cached in TUNE_DIR/cache, so every trial trains only the decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from apps.captioning.config import ATTENTIONS, CaptioningConfig
+from apps.captioning.train import add_encoder_weights_argument, apply_encoder_weights
+from rnnkit import cli
+
+HELP = "Search decoder cell, units, attention kind, dropout and learning rate with KerasTuner (resumable); objective val_loss."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_tune_arguments(parser, CaptioningConfig)
+    add_encoder_weights_argument(parser)
+    parser.add_argument("--units", default="128,256,512", help="comma-separated decoder sizes to try (default: 128,256,512)")
+
+
+def space_for(units: list[int]):
+    def space(hp, base: CaptioningConfig) -> CaptioningConfig:
+        return dataclasses.replace(
+            base,
+            cell=hp.Choice("cell", ["gru", "lstm"]),
+            units=hp.Choice("units", units),
+            attention=hp.Choice("attention", list(ATTENTIONS)),
+            dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+            learning_rate=hp.Float("learning_rate", 3e-4, 3e-3, sampling="log"),
+        )
+
+    return space
+
+
+def run(args: argparse.Namespace) -> int:
+    from apps.captioning.inputs import prepare
+    from apps.captioning.model import build_model, compile_model
+    from rnnkit.config import load_config
+    from rnnkit.training import set_seed
+    from rnnkit.tuning import search
+
+    apply_encoder_weights(args)
+    base = load_config(CaptioningConfig, args.config, args.overrides)
+    if args.epochs:
+        base = dataclasses.replace(base, epochs=args.epochs)
+    seed = args.seed if args.seed is not None else base.seed
+    set_seed(seed)
+    try:
+        units = [int(value) for value in args.units.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"--units {args.units!r}: expected comma-separated integers such as 128,256") from None
+    if not units:
+        raise ValueError("--units: give at least one size")
+    prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
+    train_data, val_data = prepared.datasets(base)
+    steps = prepared.steps_per_epoch(base)
+    result = search(
+        build_model=lambda config: compile_model(
+            build_model(config, len(prepared.vocabulary), prepared.grid_shape, encoder=prepared.encoder), config, steps),
+        space=space_for(units),
+        base_config=base,
+        train_data=train_data,
+        val_data=val_data,
+        out_dir=args.out,
+        tuner=args.tuner,
+        max_trials=args.trials,
+        epochs=base.epochs,
+        seed=seed,
+        patience=base.patience or None,
+    )
+    if result is not None:
+        print(f"train it:  python -m apps.captioning.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run_module(sys.modules[__name__]))
