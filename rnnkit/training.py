@@ -58,7 +58,9 @@ def get_strategy(name: str | None = "default"):
 
     `multiworker` reads the cluster and this process's role from TF_CONFIG;
     the global batch (the config's batch_size) is split across all replicas
-    by `fit()` itself.
+    by `fit()` itself. Set RNNKIT_COLLECTIVE_TIMEOUT (seconds) so that workers
+    give up instead of waiting forever when a peer dies. Create the strategy
+    before any other TensorFlow work in the process.
     """
     import tensorflow as tf
 
@@ -72,7 +74,11 @@ def get_strategy(name: str | None = "default"):
                 "--strategy multiworker needs TF_CONFIG describing the cluster, e.g. "
                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # Without a timeout, the surviving workers wait forever for a dead one; with it
+        # they fail, and the cluster manager restarts them from their backups.
+        timeout = float(os.environ.get("RNNKIT_COLLECTIVE_TIMEOUT", "0")) or None
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        return _reduce_nests_and_scalars(tf.distribute.MultiWorkerMirroredStrategy(communication_options=options))
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
@@ -88,6 +94,56 @@ def is_chief() -> bool:
         return True
     has_chief = "chief" in config.get("cluster", {})
     return task_type == "worker" and index == 0 and not has_chief
+
+
+def _reduce_nests_and_scalars(strategy):
+    """Let Keras 3's fit() run under MultiWorkerMirroredStrategy.
+
+    Keras (3.x up to at least 3.15, keras-team/keras#20585) calls
+    `strategy.reduce` on the (inputs, targets) tuple of the first batch, and
+    with `axis=0` on scalar per-replica metrics; TensorFlow's multi-worker
+    reduce accepts neither a nest nor axis=0 on a scalar. This instance-level
+    wrapper reduces a nest item by item and a scalar across replicas only;
+    every other call goes through unchanged.
+    """
+    original = strategy.reduce
+
+    def reduce(reduce_op, value, axis=None):
+        if isinstance(value, (tuple, list)):
+            return type(value)(reduce(reduce_op, item, axis) for item in value)
+        if isinstance(value, dict):
+            return {key: reduce(reduce_op, item, axis) for key, item in value.items()}
+        if axis is not None:
+            local = strategy.experimental_local_results(value)[0]
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                axis = None
+        return original(reduce_op, value, axis)
+
+    strategy.reduce = reduce
+    return strategy
+
+
+def _final_barrier(strategy) -> None:
+    """One last all-reduce so no worker exits while a peer still pulls its last gradients.
+
+    In a ring all-reduce a worker can finish before its peer has received
+    everything from it; if it then exits, the peer fails with "Socket closed"
+    and a cluster manager restarts it into a cluster that is gone. Reaching
+    this barrier proves every peer finished training (it sent its part only
+    after its last step), so an error here is only a peer that left first.
+    """
+    import tensorflow as tf
+
+    try:
+        strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError, tf.errors.CancelledError):
+        print("note: a peer worker left before the final barrier; training had finished on all workers")
+
+
+def in_multi_worker_mode(strategy) -> bool:
+    extended = getattr(strategy, "extended", None)
+    check = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(check()) if callable(check) else False
 
 
 def make_optimizer(
@@ -176,12 +232,20 @@ class RunDir:
         raise FileNotFoundError(f"{self.path}: no trained model (model.keras) yet; run `train --out {self.path}` first")
 
     def prepare(self, resume: bool) -> dict | None:
-        """Check the folder fits the request; return the saved state when resuming."""
+        """Check the folder fits the request; return the saved state when resuming.
+
+        `resume=True` on a folder with nothing to resume starts a new run
+        there, so a cluster job can always be launched with --resume. On a
+        non-chief worker of a multi-worker run this touches nothing.
+        """
+        if not is_chief():
+            return None
         state = self.read_state()
         if resume:
-            if not self.path.is_dir():
-                raise FileNotFoundError(f"--resume: {self.path} does not exist; start the run without --resume")
-            return state  # None: killed before the first epoch finished, so start over in place
+            if state is None:
+                print(f"--resume: nothing to resume in {self.path} yet; starting a new run there")
+            self.path.mkdir(parents=True, exist_ok=True)
+            return state
         if state is not None or self.model_path.exists():
             raise FileExistsError(
                 f"{self.path} already holds a training run; pass --resume to continue it, "
@@ -189,6 +253,11 @@ class RunDir:
             )
         self.path.mkdir(parents=True, exist_ok=True)
         return None
+
+    @property
+    def chief(self) -> bool:
+        """Whether this process writes the run folder (False on non-chief workers)."""
+        return is_chief()
 
 
 def _finite(logs: dict[str, float]) -> bool:
@@ -323,6 +392,25 @@ class RunCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore for a multi-worker run: one backup, written by the chief.
+
+    Keras 3's callback has every worker write its own backup; a worker killed
+    between its peers' saves then comes back one epoch behind them and the
+    cluster trains out of step. Here only the chief writes, every worker
+    restores from that same backup (so RUN_DIR must be on storage all workers
+    share, as TF_CONFIG clusters usually have), and all restart at one epoch.
+    The backup is kept after training so a later, longer run can continue it.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir=backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+    def _save_model(self):
+        if is_chief():
+            super()._save_model()
+
+
 @dataclass
 class TrainResult:
     model: Any
@@ -372,18 +460,21 @@ def fit(
     state = run.prepare(resume)
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief()
-    initial_epoch = int(state["epoch"]) if state else 0
+    multi_worker = in_multi_worker_mode(strategy)
     with strategy.scope():
-        if state:
+        if state and not multi_worker:
             checkpoint = run.last_checkpoint()
             if checkpoint is None or not checkpoint.is_file():
                 raise FileNotFoundError(f"{run.path}: state.json names checkpoint {checkpoint}, which is missing")
-            print(f"resuming {run.path} after epoch {initial_epoch} from {checkpoint.name} "
+            print(f"resuming {run.path} after epoch {state['epoch']} from {checkpoint.name} "
                   f"(best {state.get('monitor')} {state.get('best')})")
             model = keras.saving.load_model(checkpoint, compile=True)
         else:
+            # Workers of a cluster all build the model; BackupAndRestore below then puts
+            # every one of them back at the same epoch with the same weights.
             model = build_model()
-    if initial_epoch >= epochs:
+    initial_epoch = int(state["epoch"]) if state and not multi_worker else 0
+    if state and initial_epoch >= epochs:
         print(f"{run.path} has already trained {initial_epoch} epochs (asked for {epochs}); "
               "pass a larger --epochs to train further")
         return TrainResult(model, list(state.get("history", [])), run, initial_epoch,
@@ -391,6 +482,10 @@ def fit(
 
     checkpointer = RunCheckpoint(run, monitor=monitor, mode=mode, state=state, patience=patience, chief=chief)
     all_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), checkpointer]
+    if multi_worker:
+        # After the run's own checkpoint, so a worker killed between the two redoes an
+        # epoch rather than skipping one.
+        all_callbacks.append(ClusterBackupAndRestore(backup_dir=str(run.path / "backup")))
     if tensorboard and chief:
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
     all_callbacks.extend(callbacks)
@@ -409,6 +504,8 @@ def fit(
         validation_steps=validation_steps,
         shuffle=y is not None,  # datasets shuffle themselves
     )
+    if multi_worker:
+        _final_barrier(strategy)
     return TrainResult(
         model=model,
         history=checkpointer.history,

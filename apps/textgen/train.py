@@ -29,11 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.config import save_config
     from rnnkit.training import RunDir, fit, get_strategy, set_seed
 
+    strategy = get_strategy(args.strategy)  # first: a multi-worker strategy must exist before other TF work
     config = cli.resolve_train_config(TextGenConfig, args)
     run_dir = RunDir(args.out)
     run_dir.prepare(args.resume)
     set_seed(config.seed)
-    strategy = get_strategy(args.strategy)
 
     source = load_text(args.data, config.val_fraction, config.max_chars)
     vocab_path = run_dir.path / "vocab.json"
@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         vocabulary = Vocabulary.load(vocab_path)
     else:
         vocabulary = Vocabulary.from_text(source.train + source.val)
-        vocabulary.save(vocab_path)
-        save_config(config, run_dir.config_path, app="textgen", data=args.data)
+        if run_dir.chief:
+            vocabulary.save(vocab_path)
+            save_config(config, run_dir.config_path, app="textgen", data=args.data)
     train_ids, unknown = vocabulary.encode(source.train)
     val_ids, val_unknown = vocabulary.encode(source.val)
     if unknown or val_unknown:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if result.best is not None:
         print(f"best validation loss {result.best:.4f} nats/char = {result.best / math.log(2):.4f} bits/char "
               f"(epoch {result.best_epoch}); model: {run_dir.model_path}")
-    if args.sample_length > 0 and result.best is not None:
+    if args.sample_length > 0 and result.best is not None and run_dir.chief:
         import keras
 
         best = keras.saving.load_model(run_dir.model_path, compile=False)
