@@ -94,6 +94,24 @@ def _gather_beams(x, parents):
     return tf.gather(x, parents, batch_dims=1)
 
 
+def repeated_ngram_tokens(ids, t, n, vocab):
+    """[batch, beams, vocab] bool: the tokens that would repeat an n-gram already in a hypothesis.
+
+    ids: [batch, beams, max_length], the tokens written so far at positions < t. A token is
+    banned at position t when the n - 1 tokens before it, followed by it, already occur
+    earlier (fairseq's and Hugging Face's `no_repeat_ngram_size`).
+    """
+    length = tf.shape(ids)[2]
+    span = length - n + 1  # where an n-gram can start
+    previous = tf.gather(ids, tf.maximum(tf.range(t - n + 1, t), 0), axis=2)  # the n - 1 tokens before t
+    match = tf.range(span)[None, None, :] <= t - n  # the n-gram starting there is complete before t
+    for k in range(n - 1):
+        match &= tf.equal(ids[:, :, k: k + span], previous[:, :, k: k + 1])
+    following = ids[:, :, n - 1: n - 1 + span]
+    banned = tf.one_hot(following, vocab, on_value=True, off_value=False, dtype=tf.bool) & match[..., None]
+    return tf.reduce_any(banned, axis=2)
+
+
 def _loop(cond, body, loop_vars):
     """tf.while_loop where only ranks are fixed: a beam width that is a constant on the way
     in can come out of top_k as an unknown size."""
@@ -116,8 +134,12 @@ def greedy_search(
     constants: Sequence = (),
     pad_token: int = 0,
     alpha: float = 0.0,
+    no_repeat_ngram: int = 0,
 ) -> Decoded:
-    """The most likely token at every step, until `end_token` or `max_length` (one beam)."""
+    """The most likely token at every step, until `end_token` or `max_length` (one beam).
+
+    `no_repeat_ngram` n > 1 never lets an n-gram occur twice in an output (0: off).
+    """
     _check(max_length)
     start_tokens = tf.cast(start_tokens, tf.int32)
     max_length = tf.cast(max_length, tf.int32)
@@ -133,6 +155,9 @@ def greedy_search(
     def body(t, token, states, ids, aux_buffer, finished, lengths, score):
         logits, states, aux = _step(step_fn, token, states, constants)
         log_probs = tf.nn.log_softmax(logits)
+        if no_repeat_ngram > 1:
+            banned = repeated_ngram_tokens(ids, t, no_repeat_ngram, tf.shape(log_probs)[-1])[:, 0]
+            log_probs = tf.where(banned, NEG_INF, log_probs)
         new_token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
         score += tf.where(finished, 0.0, tf.gather(log_probs, new_token, batch_dims=1))
         new_token = tf.where(finished, pad_token, new_token)
@@ -165,6 +190,7 @@ def beam_search(
     alpha: float = 0.0,
     constants: Sequence = (),
     pad_token: int = 0,
+    no_repeat_ngram: int = 0,
 ) -> Decoded:
     """Keep the `beam_width` most likely partial outputs at every step.
 
@@ -172,7 +198,8 @@ def beam_search(
     (it continues with `pad_token` at no cost) while the others grow. At the
     end the hypotheses are ranked by log-probability divided by
     `length_penalty(length, alpha)`. `beam_width=1` gives exactly
-    `greedy_search`.
+    `greedy_search`. `no_repeat_ngram` n > 1 never lets an n-gram occur twice in a
+    hypothesis (0: off).
     """
     _check(max_length)
     if isinstance(beam_width, int) and beam_width < 1:
@@ -198,6 +225,8 @@ def beam_search(
     def body(t, tokens, states, ids, aux_buffer, finished, lengths, scores):
         logits, new_states, aux = _step(step_fn, _unfold(tokens), states, constants)
         log_probs = _fold(tf.nn.log_softmax(logits), batch, beams)  # [batch, beams, vocab]
+        if no_repeat_ngram > 1:
+            log_probs = tf.where(repeated_ngram_tokens(ids, t, no_repeat_ngram, vocab), NEG_INF, log_probs)
         log_probs = tf.where(finished[..., None], only_pad[None, None, :], log_probs)
         total = tf.reshape(scores[..., None] + log_probs, [batch, -1])
         scores, flat = tf.math.top_k(total, k=beams)

@@ -31,6 +31,7 @@ class CaptioningConfig:
     # search
     beam_width: int = 3
     length_alpha: float = 0.7  # length penalty ((5 + length) / 6) ** alpha in beam search
+    no_repeat_ngram: int = 3  # never repeat a word n-gram within a caption (0: off)
     # optimisation
     epochs: int = 20
     batch_size: int = 64
@@ -55,5 +56,7 @@ class CaptioningConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, not {self.learning_rate}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ValueError(f"no_repeat_ngram must be 0 (off) or at least 2, not {self.no_repeat_ngram}")
         if not self.encoder_weights:
             raise ValueError("encoder_weights must be imagenet, none or a path to a weights file")

@@ -169,7 +169,8 @@ def verify_pair(encoder_bytes, decoder_bytes, captioner, images, atol: float = 1
                 break
             token = int(next_token)
         captions.append(mobile.greedy_caption(encode, step, pixels, names, captioner.vocabulary.words,
-                                              captioner.config.max_length)[0])
+                                              captioner.config.max_length,
+                                              no_repeat_ngram=captioner.config.no_repeat_ngram)[0])
     if worst_logits > atol:
         raise tflite.TFLiteExportError(f"TFLite decoder step drifts from Keras: |logits diff| {worst_logits:.3g} > {atol:g}")
     if worst_features > max(1e-3, atol):
@@ -225,6 +226,7 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, atol=1e-4
                 "decoder_outputs": {"logits": [1, len(captioner.vocabulary)], "attention": [1, positions],
                                     **{f"new_{name}": [1, units] for name in names}},
                 "states": names, "start_id": START_ID, "end_id": END_ID, "max_length": config.max_length,
+                "no_repeat_ngram": config.no_repeat_ngram,
                 "vocabulary": captioner.vocabulary.words, "verification": check,
             }
             (scratch / MOBILE_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

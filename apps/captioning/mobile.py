@@ -16,24 +16,36 @@ from pathlib import Path
 import numpy as np
 
 
+def repeated_ngram_tokens(tokens: list[int], n: int) -> set[int]:
+    """The tokens that would repeat an n-gram of `tokens` if they came next."""
+    if n < 2 or len(tokens) < n - 1:
+        return set()
+    tail = tokens[len(tokens) - n + 1:]
+    return {tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tokens[i: i + n - 1] == tail}
+
+
 def greedy_caption(encode, step, pixels: np.ndarray, state_names: list[str], words: list[str],
-                   max_length: int, start_id: int = 2, end_id: int = 3) -> tuple[str, np.ndarray]:
+                   max_length: int, start_id: int = 2, end_id: int = 3, no_repeat_ngram: int = 0) -> tuple[str, np.ndarray]:
     """encode/step: LiteRT signature runners. pixels: float32 [1, S, S, 3] in 0..255.
 
     Returns the caption and the attention weights of each step [steps, positions].
+    `no_repeat_ngram` n > 1 never repeats an n-gram, as the server's search does.
     """
     encoded = encode(image=pixels)
     features = encoded["features"]
     states = {name: encoded[name] for name in state_names}
-    token, caption, attention = start_id, [], []
+    token, tokens, attention = start_id, [], []
     for _ in range(max_length):
         out = step(token=np.array([token], np.int32), features=features, **states)
         states = {name: out[f"new_{name}"] for name in state_names}
         attention.append(out["attention"][0])
-        token = int(np.argmax(out["logits"][0]))
+        logits = out["logits"][0].copy()
+        logits[list(repeated_ngram_tokens(tokens, no_repeat_ngram))] = -np.inf
+        token = int(np.argmax(logits))
         if token == end_id:
             break
-        caption.append(words[token])
+        tokens.append(token)
+    caption = [words[token] for token in tokens]
     return " ".join(caption), np.stack(attention)
 
 
@@ -61,5 +73,5 @@ def caption_file(encoder_path: str | Path, image_path: str | Path) -> str:
     step = Interpreter(model_path=str(folder / meta["decoder_step"])).get_signature_runner(meta["signature"])
     pixels = load_pixels(Path(image_path).read_bytes(), meta["image_size"], str(image_path))
     caption, _ = greedy_caption(encode, step, pixels, meta["states"], meta["vocabulary"], meta["max_length"],
-                                meta["start_id"], meta["end_id"])
+                                meta["start_id"], meta["end_id"], meta.get("no_repeat_ngram", 0))
     return caption

@@ -32,6 +32,7 @@ from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.training import make_optimizer
 
 ENCODER_FILE = "encoder.keras"
+BATCH_NORM_MOMENTUM = 0.99
 
 
 def _application(name: str):
@@ -91,6 +92,12 @@ def build_model(config: CaptioningConfig, vocab_size: int, grid_shape: tuple[int
     tokens = keras.Input((config.max_length,), dtype="int32", name="tokens")
     if config.train_encoder:
         encoder = encoder or build_encoder(config)
+        # keras.applications use BatchNormalization momentum 0.999: over a few thousand steps
+        # the moving statistics would stay close to their initial values and the encoder
+        # would see different numbers at inference than in training. 0.99 settles in time.
+        for layer in encoder.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, BATCH_NORM_MOMENTUM)
         images = keras.Input((config.image_size, config.image_size, 3), name="images")
         grid = encoder(images)
         inputs = {"images": images, "tokens": tokens}
@@ -194,10 +201,10 @@ class Captioner:
         grid = encoder.output.shape[1:3]
         self.grid_shape = (int(grid[0]), int(grid[1]))
         image_spec = tf.TensorSpec((None, size, size, 3), tf.float32)
-        self._greedy = tf.function(self.search_greedy, input_signature=[image_spec, tf.TensorSpec((), tf.int32)])
-        self._beam = tf.function(self.search_beam, input_signature=[
+        self._greedy = tf.function(self.search_greedy, autograph=False, input_signature=[image_spec, tf.TensorSpec((), tf.int32)])
+        self._beam = tf.function(self.search_beam, autograph=False, input_signature=[
             image_spec, tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32)])
-        self._features = tf.function(lambda images: self.encoder(images, training=False), input_signature=[image_spec])
+        self._features = tf.function(lambda images: self.encoder(images, training=False), autograph=False, input_signature=[image_spec])
 
     def step(self, tokens, states, constants):
         logits, weights, *new_states = self.step_model([tokens, constants[0], *states], training=False)
@@ -207,13 +214,14 @@ class Captioner:
         projected, *states = self.image_encoder(images, training=False)
         start = tf.fill([tf.shape(images)[0]], START_ID)
         return greedy_search(self.step, start, states, end_token=END_ID, max_length=max_length,
-                             constants=[projected], pad_token=PAD_ID)
+                             constants=[projected], pad_token=PAD_ID, no_repeat_ngram=self.config.no_repeat_ngram)
 
     def search_beam(self, images, beam_width, max_length, alpha):
         projected, *states = self.image_encoder(images, training=False)
         start = tf.fill([tf.shape(images)[0]], START_ID)
         return beam_search(self.step, start, states, end_token=END_ID, max_length=max_length, beam_width=beam_width,
-                           alpha=alpha, constants=[projected], pad_token=PAD_ID)
+                           alpha=alpha, constants=[projected], pad_token=PAD_ID,
+                           no_repeat_ngram=self.config.no_repeat_ngram)
 
     def caption_arrays(self, images, beam_width: int | None = None, max_length: int | None = None,
                        alpha: float | None = None, batch_size: int = 32):

@@ -159,3 +159,40 @@ def test_bad_arguments_are_refused():
         run(beam_search, make_step(), [0.0], max_length=4, beam_width=0)
     with pytest.raises(ValueError, match="max_length"):
         run(greedy_search, make_step(), [0.0], max_length=0)
+
+
+def ngrams(tokens, n):
+    return [tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_no_repeat_ngram_blocks_loops_and_matches_a_reference(n):
+    """A decoder that loves the loop 3 4 3 4 ...: blocking must break every repeated n-gram."""
+    vocab = 6
+    bias = tf.constant([[-5.0, -3.0, -9.0, 0.0, 0.0, -1.0]])
+
+    def step(tokens, states, constants):
+        prefer = tf.one_hot(tf.where(tf.equal(tokens, 3), 4, 3), vocab) * 4.0
+        return prefer + bias, states, None
+
+    start = tf.fill([2], START)
+    plain = greedy_search(step, start, [], end_token=END, max_length=10)
+    assert len(set(ngrams(as_list(plain, 0), n))) < len(ngrams(as_list(plain, 0), n))  # it loops
+    for search, kwargs in ((greedy_search, {}), (beam_search, {"beam_width": 3})):
+        out = search(step, start, [], end_token=END, max_length=10, no_repeat_ngram=n, **kwargs)
+        for beam in range(out.tokens.shape[1]):
+            grams = ngrams(as_list(out, 0, beam), n)
+            assert len(set(grams)) == len(grams), as_list(out, 0, beam)
+    # The same greedy choice, made by hand in Python.
+    blocked = greedy_search(step, start, [], end_token=END, max_length=10, no_repeat_ngram=n)
+    tokens, previous = [], START
+    while len(tokens) < 10:
+        logits = (step(tf.constant([previous]), [], [])[0].numpy()[0]).astype(float)
+        for gram in ngrams(tokens, n):
+            if len(tokens) >= n - 1 and list(gram[:-1]) == tokens[len(tokens) - n + 1:]:
+                logits[gram[-1]] = -np.inf
+        previous = int(np.argmax(logits))
+        tokens.append(previous)
+        if previous == END:
+            break
+    assert as_list(blocked, 0) == tokens
