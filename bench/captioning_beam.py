@@ -75,6 +75,7 @@ def main(argv=None) -> int:
         rows.append({"method": f"beam {width}" if width > 1 else "greedy (beam 1)",
                      **{key: round(value, 4) for key, value in scores.items()},
                      "ms_per_image": round(1000 * best / len(images), 2), "words": round(words, 2),
+                     "distinct": len(set(captions)),
                      "example": captions[0]})
     greedy_ms = rows[0]["ms_per_image"]
     for row in rows:
@@ -86,7 +87,8 @@ def main(argv=None) -> int:
     print(f"\n{len(images)} {args.split} images of {args.data}; run {run_dir}; no_repeat_ngram "
           f"{captioner.config.no_repeat_ngram}, length_alpha {captioner.config.length_alpha}; {machine()}")
     print(f"most frequent training caption: {baseline['most_frequent_caption']!r}\n")
-    print_table(rows, ["method", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "ms_per_image", "time_vs_greedy", "words"])
+    print_table(rows, ["method", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "ms_per_image", "time_vs_greedy", "words",
+                       "distinct"])
     for row in rows[: len(widths)]:
         print(f"  {row['method']}: {row['example']!r}")
     print(f"peak memory {peak_rss_mib():.0f} MiB")

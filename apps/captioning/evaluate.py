@@ -67,6 +67,7 @@ def evaluate(captioner, data: str, split: str = "auto", beam_width=None, max_len
     metrics = {"data": data, "split": "dev" if split == "val" else split, "images": len(kept),
                "skipped_images": len(failed) + sum(source.skipped.values()), "beam_width": beam_width,
                **corpus_bleu(references, predicted),
+               "distinct_captions": len(set(predicted)),
                "seconds_per_image": seconds / len(kept)}
     if baselines:
         frequent = most_frequent_caption(source.train)

@@ -105,14 +105,19 @@ def prepare(config: CaptioningConfig, data: str, *, vocabulary: Vocabulary | Non
         raise ValueError(f"--data {data}: no training image could be read")
     if not val_items:
         raise ValueError(f"--data {data}: no validation image could be read")
+    built_here = encoder is None
     encoder = encoder if encoder is not None else build_encoder(config)
     grid_shape = tuple(int(size) for size in encoder.output.shape[1:])
     if config.train_encoder:
         train_inputs, val_inputs, input_name = train_images, val_images, "images"
     else:
-        if config.encoder_weights.lower() == "none":
-            say("note: a frozen encoder with random weights (encoder_weights=none, train_encoder=false) gives the "
-                "decoder little to see; use --set train_encoder=true or ImageNet weights")
+        if config.encoder_weights.lower() == "none" and built_here:
+            # Random weights, never trained: at least give its BatchNorms the statistics of real images.
+            from apps.captioning.model import calibrate_batch_norm
+
+            calibrate_batch_norm(encoder, train_images)
+            say("note: the encoder keeps random weights (encoder_weights=none, train_encoder=false); its batch-norm "
+                "statistics were measured on the training images. --set train_encoder=true or ImageNet weights see more")
         train_inputs = cached_features(encoder, config, train_items, train_images, cache_dir, "train")
         val_inputs = cached_features(encoder, config, val_items, val_images, cache_dir, "val")
         input_name = "features"

@@ -80,6 +80,28 @@ def build_encoder(config: CaptioningConfig) -> keras.Model:
     return keras.Model(base.input, base.output, name="encoder")
 
 
+def calibrate_batch_norm(encoder: keras.Model, images, batch_size: int = 64, max_batches: int = 8) -> None:
+    """Set every BatchNormalization's moving statistics to their averages over `images`.
+
+    A randomly initialised network (encoder_weights=none) has moving statistics of
+    0 and 1, which at inference let activations shrink layer after layer until a
+    frozen encoder gives every image almost the same features. Measuring the
+    statistics on real images (training-mode passes with the momentum set for a
+    running average) makes even random features differ from image to image.
+    Only the statistics change; no weight is trained.
+    """
+    norms = [layer for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms or len(images) == 0:
+        return
+    saved = [layer.momentum for layer in norms]
+    for index, start in enumerate(range(0, min(len(images), batch_size * max_batches), batch_size)):
+        for layer in norms:
+            layer.momentum = index / (index + 1.0)  # batch k weighs 1/k: a running average
+        encoder(np.asarray(images[start: start + batch_size], np.float32), training=True)
+    for layer, momentum in zip(norms, saved, strict=True):
+        layer.momentum = momentum
+
+
 def make_attention(config: CaptioningConfig) -> keras.layers.Layer:
     if config.attention == "bahdanau":
         return BahdanauAttention(config.attention_units, name="attention")

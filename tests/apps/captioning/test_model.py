@@ -80,3 +80,25 @@ def test_bleu_and_the_baselines():
     # An evaluated training image is never its own neighbour.
     own = nearest_neighbour_captions(features, train, features[:1], exclude=["x"])
     assert own == ["a bird flies"]
+
+
+def test_batch_norm_calibration_lets_a_random_encoder_tell_images_apart():
+    from apps.captioning.data import demo_source, load_images
+    from apps.captioning.model import calibrate_batch_norm
+
+    encoder = build_encoder(TINY)
+    images, _, _ = load_images(demo_source(train=40, val=1, test=1).train, 64)
+    images = images.astype("float32")
+    weights = [w.copy() for w in encoder.get_weights()]
+
+    def spread():
+        pooled = np.asarray(encoder(images)).mean(axis=(1, 2))
+        return float(pooled.std(axis=0).mean())
+
+    before = spread()
+    calibrate_batch_norm(encoder, images, batch_size=16)
+    after = spread()
+    assert after > 100 * before and after > 1e-3
+    changed = [not np.array_equal(a, b) for a, b in zip(weights, encoder.get_weights(), strict=True)]
+    names = [w.path for w in encoder.weights]
+    assert all("moving" in name for name, moved in zip(names, changed, strict=True) if moved)  # statistics only
