@@ -34,6 +34,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.textgen_sampling
+	$(BIN)/python -m bench.captioning_beam
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit apps tests bench
