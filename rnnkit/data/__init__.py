@@ -1,1 +1,1 @@
-"""tf.data building blocks shared by the apps (bucketing by length, padding statistics)."""
+"""tf.data building blocks shared by the apps (bucketing by length, padding statistics, video clips)."""

@@ -3,6 +3,7 @@
     BidirectionalRNN        forward + backward LSTM/GRU/SimpleRNN, merge modes, both final states
     AttentionPooling        additive attention over time that honours the mask, can return its weights
     BahdanauAttention       additive attention of a query over a set of positions -> (context, weights)
+    FrameWise               a layer (a per-frame CNN) applied to every step, time folded into the batch
     LuongAttention          multiplicative (general / dot) attention over a set of positions -> (context, weights)
     MaskedGlobalPooling1D   masked mean / max / mean_max over time
     MaskFromLengths         a mask from per-row lengths
@@ -14,8 +15,9 @@ are in `rnnkit.masking`.
 from rnnkit.layers.attention_pooling import AttentionPooling
 from rnnkit.layers.bahdanau_attention import BahdanauAttention
 from rnnkit.layers.bidirectional_rnn import BidirectionalRNN
+from rnnkit.layers.frame_wise import FrameWise
 from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.layers.mask_from_lengths import MaskFromLengths
 from rnnkit.layers.masked_global_pooling1d import MaskedGlobalPooling1D
 
-__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D"]
+__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D"]

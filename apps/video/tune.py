@@ -1,0 +1,88 @@
+"""KerasTuner search over the video model's sequence part: cell, units, projection, dropout, learning rate.
+
+    python -m apps.video.tune --data demo --out runs/video-tune --trials 8 --epochs 6
+    python -m apps.video.train --data demo --out runs/video-best --config runs/video-tune/best_config.json
+
+With a frozen backbone (--set train_backbone=false) every clip goes through the
+CNN once, the features are cached in TUNE_DIR/cache, and each trial trains the
+head only: the quick way to search. End to end, every trial trains the CNN too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from apps.video.config import VideoConfig
+from apps.video.train import add_backbone_weights_argument, apply_backbone_weights
+from rnnkit import cli
+
+HELP = "Search RNN cell and size, frame projection, dropout and learning rate with KerasTuner (resumable); objective val_accuracy."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_tune_arguments(parser, VideoConfig)
+    add_backbone_weights_argument(parser)
+    parser.add_argument("--units", default="32,64,128", help="comma-separated RNN sizes to try (default: 32,64,128)")
+
+
+def space_for(units: list[int]):
+    def space(hp, base: VideoConfig) -> VideoConfig:
+        return dataclasses.replace(
+            base,
+            cell=hp.Choice("cell", ["gru", "lstm"]),
+            units=hp.Choice("units", units),
+            frame_units=hp.Choice("frame_units", [64, 128, 256]),
+            dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+            learning_rate=hp.Float("learning_rate", 5e-4, 5e-3, sampling="log"),
+        )
+
+    return space
+
+
+def run(args: argparse.Namespace) -> int:
+    from apps.video.inputs import prepare
+    from apps.video.model import build_model, compile_model
+    from rnnkit.config import load_config
+    from rnnkit.training import set_seed
+    from rnnkit.tuning import search
+
+    apply_backbone_weights(args)
+    base = load_config(VideoConfig, args.config, args.overrides)
+    if args.epochs:
+        base = dataclasses.replace(base, epochs=args.epochs)
+    seed = args.seed if args.seed is not None else base.seed
+    set_seed(seed)
+    try:
+        units = [int(value) for value in args.units.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"--units {args.units!r}: expected comma-separated integers such as 32,64") from None
+    if not units:
+        raise ValueError("--units: give at least one size")
+    prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
+    steps = prepared.steps_per_epoch(base)
+    result = search(
+        build_model=lambda config: compile_model(build_model(config, len(prepared.classes), prepared.backbone),
+                                                 config, steps),
+        space=space_for(units),
+        base_config=base,
+        train_data=prepared.train_data,
+        val_data=prepared.val_data,
+        out_dir=args.out,
+        tuner=args.tuner,
+        max_trials=args.trials,
+        epochs=base.epochs,
+        objective="val_accuracy",
+        direction="max",
+        seed=seed,
+        patience=base.patience or None,
+    )
+    if result is not None:
+        print(f"train it:  python -m apps.video.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run_module(sys.modules[__name__]))

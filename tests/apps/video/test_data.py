@@ -1,0 +1,73 @@
+"""Video sources: the UCF101 layout with and without split lists, groups kept whole, the demo set."""
+
+import shutil
+
+import pytest
+
+from apps.video.data import DEMO_CLASSES, find_video_root, limit_per_class, load_source, ucf_source
+
+
+def test_demo_is_real_avi_and_mp4_files_in_the_ucf101_layout(tiny_demo):
+    source = load_source("demo")
+    assert source.classes == list(DEMO_CLASSES)
+    suffixes = {clip.path.suffix for clip in source.train + source.val + source.test}
+    assert suffixes == {".avi", ".mp4"}
+    assert (tiny_demo / "ucfTrainTestlist" / "trainlist01.txt").is_file()
+    assert len(source.test) == 6 * 2 * 2 and len(source.train) == len(source.val) == 6 * 2
+
+
+def test_groups_never_cross_a_split(tiny_demo):
+    source = load_source("demo", val_fraction=0.5)
+    train, val, test = ({clip.group for clip in clips} for clips in (source.train, source.val, source.test))
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert {clip.group.split("/")[1] for clip in source.test} == {"g01", "g02"}  # exactly testlist01's groups
+
+
+def test_without_split_lists_every_clip_trains_and_validation_takes_whole_groups(tiny_demo, tmp_path):
+    root = tmp_path / "mine"
+    shutil.copytree(tiny_demo / "UCF-101", root / "videos")
+    source = ucf_source(root, val_fraction=0.3, seed=1)
+    assert source.test is None
+    assert len(source.train) + len(source.val) == 6 * 4 * 2
+    assert not {clip.group for clip in source.train} & {clip.group for clip in source.val}
+    with pytest.raises(ValueError, match="no test split"):
+        source.split("test")
+
+
+def test_listed_but_missing_clips_are_skipped_and_counted_and_case_is_forgiven(tiny_demo, tmp_path):
+    root = tmp_path / "ucf"
+    shutil.copytree(tiny_demo, root)
+    lists = root / "ucfTrainTestlist"
+    lines = (lists / "testlist01.txt").read_text().splitlines()
+    lines = [lines[0].lower(), *lines[1:], "Grow/v_Grow_g99_c01.avi"]  # UCF101's lists differ in case from its folders
+    (lists / "testlist01.txt").write_text("\n".join(lines) + "\n")
+    source = ucf_source(root)
+    assert len(source.test) == 24
+    assert source.skipped == {"listed clips missing from the video folders": 1}
+
+
+def test_classind_sets_the_label_order(tiny_demo, tmp_path):
+    root = tmp_path / "ucf"
+    shutil.copytree(tiny_demo, root)
+    reordered = list(reversed(DEMO_CLASSES))
+    (root / "ucfTrainTestlist" / "classInd.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(reordered)))
+    source = ucf_source(root)
+    assert source.classes == reordered
+    assert all(source.classes[clip.label] in clip.path.name for clip in source.test)
+
+
+def test_limit_per_class_takes_clips_from_every_group(tiny_demo):
+    source = load_source("demo")
+    limited = limit_per_class(source.test, 2)
+    assert len(limited) == 12
+    assert len({clip.group for clip in limited}) == 12  # one clip of each of the two test groups per class
+
+
+def test_bad_sources_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere: no such file"):
+        load_source(str(tmp_path / "nowhere"))
+    (tmp_path / "empty" / "Class").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no video files"):
+        find_video_root(tmp_path / "empty")
+    with pytest.raises(ValueError, match="tfds:no_such_set_xyz: could not load it"):
+        load_source("tfds:no_such_set_xyz")

@@ -1,0 +1,68 @@
+"""The video model: masking end to end, attention over frames, cached features = the same model."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from apps.video.config import VideoConfig
+from apps.video.model import Classifier, build_backbone, build_head, build_model, grid_pooling
+from rnnkit.config import load_config
+
+CONFIG = VideoConfig(num_frames=5, image_size=32, small_filters=4, frame_units=8, units=6, attention_units=6,
+                     feature_grid=2, dropout=0.0)
+
+
+def frames_and_lengths(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (3, 5, 32, 32, 3)).astype("float32"), np.array([5, 2, 1], np.int32)
+
+
+def test_frames_past_a_clip_s_length_change_nothing_and_get_no_attention():
+    classifier = Classifier(build_backbone(CONFIG), build_head(CONFIG, 2 * 2 * 16, 4), ["a", "b", "c", "d"], CONFIG)
+    frames, lengths = frames_and_lengths()
+    noisy = frames.copy()
+    noisy[1, 2:] = 255.0
+    noisy[2, 1:] = 0.0
+    clean, changed = classifier.predict(frames, lengths), classifier.predict(noisy, lengths)
+    np.testing.assert_allclose(clean["probabilities"], changed["probabilities"], atol=1e-6)
+    attention = clean["attention"]
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-5)
+    assert not attention[1, 2:].any() and not attention[2, 1:].any() and attention[2, 0] == pytest.approx(1.0)
+
+
+def test_the_features_model_and_the_end_to_end_model_are_one_model():
+    backbone = build_backbone(CONFIG)
+    features_config = dataclasses.replace(CONFIG, train_backbone=False)
+    head_model = build_model(features_config, 4, backbone)  # what trains on cached features
+    classifier = Classifier(backbone, head_model.get_layer("head"), list("abcd"), features_config)
+    frames, lengths = frames_and_lengths(1)
+    features = np.stack([np.asarray(backbone(clip)) for clip in frames])
+    direct = head_model.predict({"features": features, "lengths": lengths}, verbose=0)
+    np.testing.assert_allclose(classifier.predict(frames, lengths)["probabilities"], direct, atol=1e-5)
+    end_to_end = build_model(CONFIG, 4)
+    assert {"frames", "lengths"} == {tensor.name for tensor in end_to_end.inputs}
+
+
+def test_grid_pooling_keeps_where_things_are():
+    import keras
+
+    assert grid_pooling((8, 8), 4).pool_size == (2, 2)
+    assert grid_pooling((5, 5), 4).strides == (1, 1) and grid_pooling((5, 5), 4).pool_size == (2, 2)
+    assert grid_pooling((2, 2), 4).pool_size == (1, 1)  # never more cells than the map has
+    left = np.zeros((1, 8, 8, 1), "float32")
+    left[0, :, 0] = 1.0
+    right = left[:, :, ::-1].copy()
+    pooled = [np.asarray(grid_pooling((8, 8), 2)(keras.ops.convert_to_tensor(x))).ravel() for x in (left, right)]
+    assert not np.allclose(*pooled)  # a global average could not tell these apart
+
+
+def test_config_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="small CNN has no ImageNet weights"):
+        load_config(VideoConfig, overrides=["backbone_weights=imagenet"])
+    with pytest.raises(ValueError, match="cell must be one of gru, lstm"):
+        load_config(VideoConfig, overrides=["cell=rnn"])
+    config = dataclasses.replace(CONFIG, backbone="mobilenet_v3_small", backbone_weights=str(tmp_path / "w.h5"))
+    with pytest.raises(FileNotFoundError, match="w.h5: no such file"):
+        build_backbone(config)
+    assert VideoConfig().grid == 4 and VideoConfig(backbone="mobilenet_v3_small").grid == 1

@@ -1,0 +1,122 @@
+"""rnnkit.data.video on clips the tests write: .avi and .mp4, short, one-frame, corrupt and empty files."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rnnkit.data.video import (
+    DecodeReport,
+    VideoDecodeError,
+    clip_dataset,
+    fit_frames,
+    read_clip,
+    read_frames,
+    sample_frames,
+    sample_indices,
+    write_video,
+)
+
+NUM_FRAMES = 8
+LEVEL = 9  # frame i is a flat grey of i * LEVEL, so a decoded frame tells which frame it was
+
+
+def numbered_clip(count: int, height: int = 40, width: int = 56) -> np.ndarray:
+    levels = (np.arange(count) * LEVEL).astype(np.uint8)
+    return np.broadcast_to(levels[:, None, None, None], (count, height, width, 3)).copy()
+
+
+def frame_numbers(frames: np.ndarray) -> list[int]:
+    return [int(round(frame.mean() / LEVEL)) for frame in frames]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    paths = {
+        "avi": write_video(folder / "long.avi", numbered_clip(27)),
+        "mp4": write_video(folder / "long.mp4", numbered_clip(20)),
+        "short": write_video(folder / "short.mp4", numbered_clip(5)),
+        "one": write_video(folder / "one.avi", numbered_clip(1)),
+    }
+    paths["corrupt"] = folder / "corrupt.avi"
+    paths["corrupt"].write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST" + bytes(range(256)) * 8)
+    paths["empty"] = folder / "empty.mp4"
+    paths["empty"].write_bytes(b"")
+    return paths
+
+
+@pytest.mark.parametrize("kind, total", [("avi", 27), ("mp4", 20)])
+def test_long_clips_are_sampled_uniformly_from_both_containers(clips, kind, total):
+    frames, length = read_clip(clips[kind], NUM_FRAMES)
+    assert frames.shape == (NUM_FRAMES, 40, 56, 3) and frames.dtype == np.uint8 and length == NUM_FRAMES
+    assert frame_numbers(frames) == sample_indices(total, NUM_FRAMES).tolist()
+    kept, counted = read_frames(clips[kind], NUM_FRAMES)
+    assert counted == total and len(kept) == NUM_FRAMES
+
+
+def test_a_clip_shorter_than_the_frame_count_is_padded_at_the_end(clips):
+    frames, length = read_clip(clips["short"], NUM_FRAMES)
+    assert length == 5
+    assert frame_numbers(frames[:5]) == [0, 1, 2, 3, 4]
+    assert not frames[5:].any()  # right padding with black frames
+
+
+def test_a_one_frame_clip_gives_one_real_frame(clips):
+    frames, length = read_clip(clips["one"], NUM_FRAMES)
+    assert length == 1 and frames.shape[0] == NUM_FRAMES and not frames[1:].any()
+
+
+@pytest.mark.parametrize("kind, words", [("corrupt", "not a video"), ("empty", r"empty file \(0 bytes\)")])
+def test_bad_files_raise_an_error_naming_the_file(clips, kind, words):
+    with pytest.raises(VideoDecodeError, match=words) as error:
+        read_clip(clips[kind], NUM_FRAMES)
+    assert str(clips[kind]) in str(error.value)
+
+
+def test_a_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.avi"):
+        read_clip(tmp_path / "nowhere.avi", NUM_FRAMES)
+
+
+def test_the_pipeline_skips_and_counts_bad_clips_once_across_epochs(clips):
+    order = ["avi", "corrupt", "short", "empty", "one", "mp4"]
+    report = DecodeReport()
+    dataset = clip_dataset([clips[key] for key in order], list(range(len(order))), num_frames=NUM_FRAMES,
+                           image_size=24, report=report)
+    for _ in range(2):  # two epochs: the bad clips are met twice, counted once
+        items = list(dataset.as_numpy_iterator())
+    assert [label for _, label in items] == [0, 2, 4, 5]
+    assert [int(inputs["lengths"]) for inputs, _ in items] == [NUM_FRAMES, 5, 1, NUM_FRAMES]
+    assert all(inputs["frames"].shape == (NUM_FRAMES, 24, 24, 3) for inputs, _ in items)
+    assert report.skipped == 2 and set(report.failed) == {str(clips["corrupt"]), str(clips["empty"])}
+    assert "skipped 2 clip(s)" in report.summary() and "empty file" in report.summary()
+
+
+@pytest.mark.parametrize("total", [1, 3, 8, 9, 15, 16, 100, 997])
+def test_the_tensorflow_sampler_picks_the_same_frames(total):
+    video = numbered_clip(total, 2, 2)
+    frames, length = sample_frames(tf.constant(video), NUM_FRAMES)
+    expected = sample_indices(total, NUM_FRAMES)
+    assert int(length) == len(expected)
+    np.testing.assert_array_equal(frames.numpy()[: len(expected)], video[expected])
+    assert not frames.numpy()[len(expected):].any()
+
+
+def test_sampling_spreads_over_the_whole_clip():
+    indices = sample_indices(160, 16)
+    assert indices[0] == 5 and indices[-1] == 155 and np.all(np.diff(indices) == 10)
+    with pytest.raises(ValueError, match="at least one frame"):
+        sample_indices(0, 16)
+
+
+def test_fit_frames_centre_crops_to_a_square():
+    frames = np.zeros((2, 30, 50, 3), np.uint8)
+    frames[:, :, 10:40] = 200  # the centre 30x30 square
+    fitted = fit_frames(frames, 16).numpy()
+    assert fitted.shape == (2, 16, 16, 3) and fitted.dtype == np.float32
+    np.testing.assert_allclose(fitted, 200.0, atol=1e-3)
+
+
+def test_write_video_refuses_unknown_suffixes(tmp_path):
+    with pytest.raises(ValueError, match=".avi, .mp4"):
+        write_video(tmp_path / "clip.gif", numbered_clip(2))
