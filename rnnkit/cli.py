@@ -249,6 +249,25 @@ def resolve_train_config(config_cls: type, args: argparse.Namespace):
     return dataclasses.replace(config, **updates) if updates else config
 
 
+def resolve_tune_config(config_cls: type, args: argparse.Namespace):
+    """(base config, seed) of a `tune` run: defaults + --config + --set, then --epochs; seed from --seed or the config."""
+    from rnnkit.config import load_config
+
+    base = load_config(config_cls, args.config, args.overrides)
+    if getattr(args, "epochs", None):
+        base = dataclasses.replace(base, epochs=args.epochs)
+    seed = args.seed if getattr(args, "seed", None) is not None else base.seed
+    return base, seed
+
+
+def int_list(text: str, flag: str) -> list[int]:
+    """`"32,64,128"` -> [32, 64, 128]; a bad item names the flag."""
+    try:
+        return [int(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected comma-separated integers such as 32,64") from None
+
+
 def report_metrics(metrics: dict, out_dir, as_json: bool, title: str = "metrics") -> None:
     """Print metrics as a table (or, with --json, one JSON object on the last line) and save metrics.json."""
     import json

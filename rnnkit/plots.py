@@ -124,3 +124,46 @@ def plot_attention_map(image, words: Sequence[str], weights, grid_shape: tuple[i
         figure.suptitle(title)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, ylabel: str, title: str = "",
+              notes: Sequence[str] | None = None, ylim: tuple[float, float] | None = None) -> Path:
+    """One bar per label (e.g. accuracy per length bucket), each annotated with its note or value."""
+    figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(labels) + 1.5), 3.5))
+    bars = axis.bar(range(len(labels)), values, color="#4c72b0")
+    axis.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 5 else 0, ha="right" if len(labels) > 5 else "center")
+    axis.set_ylabel(ylabel)
+    if ylim:
+        axis.set_ylim(*ylim)
+    for index, bar in enumerate(bars):
+        note = notes[index] if notes else f"{values[index]:.3g}"
+        axis.annotate(note, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+    axis.grid(axis="y", alpha=0.3)
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_token_weights(tokens: Sequence[str], weights, path: str | Path, title: str = "", per_row: int = 12) -> Path:
+    """Tokens laid out as text, each on a background as dark as its weight (attention over words, frames, ...)."""
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=np.float32)[: len(tokens)]
+    # Shade from the smallest to the largest weight of this text, so the ranking shows even when weights are close.
+    low, top = (float(weights.min()), float(weights.max())) if weights.size else (0.0, 1.0)
+    span = top - low if top > low else 1.0
+    rows = max(1, math.ceil(len(tokens) / per_row))
+    figure, axis = plt.subplots(figsize=(per_row * 0.95, 0.42 * rows + 0.6))
+    colours = plt.get_cmap("Reds")
+    for index, (token, weight) in enumerate(zip(tokens, weights, strict=False)):
+        share = 0.1 + 0.9 * (float(weight) - low) / span
+        axis.text(index % per_row, -(index // per_row), token, ha="center", va="center", fontsize=9,
+                  color="white" if share > 0.6 else "black",
+                  bbox={"boxstyle": "round,pad=0.2", "facecolor": colours(share), "edgecolor": "none"})
+    axis.set_xlim(-0.6, per_row - 0.4)
+    axis.set_ylim(-rows + 0.4, 0.6)
+    axis.axis("off")
+    if title:
+        axis.set_title(title, fontsize=10)
+    return _save(figure, path)

@@ -194,6 +194,21 @@ def make_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, rmsprop or sgd")
 
 
+def optimizer_from_config(config, steps_per_epoch: int):
+    """`make_optimizer` from an app config's usual fields (optimizer, learning_rate, clipnorm,
+    weight_decay, schedule, epochs, warmup_steps, final_lr_fraction); missing fields take the defaults."""
+    return make_optimizer(
+        getattr(config, "optimizer", "adam"),
+        config.learning_rate,
+        clipnorm=getattr(config, "clipnorm", 1.0),
+        weight_decay=getattr(config, "weight_decay", 0.0),
+        schedule=getattr(config, "schedule", "constant"),
+        total_steps=config.epochs * max(1, int(steps_per_epoch)),
+        warmup_steps=getattr(config, "warmup_steps", 0),
+        final_lr_fraction=getattr(config, "final_lr_fraction", 0.0),
+    )
+
+
 # -- the run folder ---------------------------------------------------------
 
 

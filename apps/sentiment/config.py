@@ -1,0 +1,66 @@
+"""The sentiment config: every setting of a run, with defaults that work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CELLS = ("lstm", "gru")
+POOLINGS = ("attention", "attention_max", "mean_max")
+TRUNCATIONS = ("head", "tail", "head_tail")
+BATCHINGS = ("buckets", "longest", "fixed")
+
+
+@dataclass
+class SentimentConfig:
+    # text
+    vocab_size: int = 25_000  # words kept by TextVectorization, plus padding and [UNK]
+    max_length: int = 400  # tokens kept per review; longer reviews are cut (see `truncate`)
+    truncate: str = "head_tail"  # which tokens a long review keeps: head, tail, or head_tail (first quarter + last three quarters)
+    # model
+    cell: str = "lstm"
+    num_layers: int = 1
+    units: int = 64
+    embedding_dim: int = 128
+    embedding_dropout: float = 0.4  # SpatialDropout1D: drops whole embedding channels of a review
+    dropout: float = 0.4  # between recurrent layers and before the classifier
+    pooling: str = "attention_max"  # attention, attention_max (attention + masked max), mean_max
+    attention_units: int = 64
+    # data
+    batch_size: int = 64
+    batching: str = "buckets"  # buckets (by length), longest (pad each random batch to its longest), fixed (pad to max_length)
+    num_buckets: int = 8
+    scale_batch: bool = True  # bigger batches for short buckets, about constant tokens per batch
+    val_fraction: float = 0.2  # carved from the training split, stratified; never the test split
+    max_examples: int = 0  # use only N training reviews (0: all); for quick runs
+    # optimisation
+    epochs: int = 4  # the cosine schedule spans these; IMDB overfits after 2-3 epochs at full rate
+    optimizer: str = "adam"
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    final_lr_fraction: float = 0.05
+    warmup_steps: int = 0
+    clipnorm: float = 1.0
+    patience: int = 2  # stop after N epochs without a better val_accuracy (0: off)
+    seed: int = 1337
+
+    def validate(self) -> None:
+        choices = {"cell": CELLS, "pooling": POOLINGS, "truncate": TRUNCATIONS, "batching": BATCHINGS}
+        for name, options in choices.items():
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {', '.join(options)}, not {getattr(self, name)!r}")
+        for name in ("vocab_size", "max_length", "num_layers", "units", "embedding_dim", "attention_units",
+                     "batch_size", "num_buckets", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be at least 3 (padding, [UNK] and one word), not {self.vocab_size}")
+        for name in ("embedding_dropout", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5), not {self.val_fraction}")
+        if self.max_examples < 0:
+            raise ValueError(f"max_examples must be 0 (all) or positive, not {self.max_examples}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}")

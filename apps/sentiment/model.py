@@ -1,0 +1,128 @@
+"""The sentiment model, its explaining twin, and loading a run.
+
+    ids [batch, time] (0 = padding)
+      -> Embedding(mask_zero) -> SpatialDropout1D
+      -> BidirectionalRNN(LSTM | GRU) x num_layers           (padding skipped in both directions)
+      -> AttentionPooling (+ masked max with pooling=attention_max)
+      -> Dropout -> Dense(1, sigmoid)                          probability of "positive"
+
+The model takes token ids, so tf.data does the tokenizing once per run; the
+serving export (export.py) puts TextVectorization in front of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from apps.sentiment.config import SentimentConfig
+from rnnkit.layers import AttentionPooling, BidirectionalRNN, MaskedGlobalPooling1D
+from rnnkit.training import optimizer_from_config
+
+
+def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
+    """`vocab_size` counts every id, padding (0) and [UNK] (1) included."""
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
+    x = keras.layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
+    rnn_class = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    for index in range(config.num_layers):
+        if index:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{index}")(x)
+        x = BidirectionalRNN(rnn_class(config.units, return_sequences=True, name=f"{config.cell}_{index}"),
+                             name=f"birnn_{index}")(x)
+    if config.pooling == "mean_max":
+        pooled = MaskedGlobalPooling1D("mean_max", name="mean_max")(x)
+    else:
+        pooled, _ = AttentionPooling(config.attention_units, return_attention_scores=True, name="attention")(x)
+        if config.pooling == "attention_max":
+            pooled = keras.layers.Concatenate(name="pooled")([pooled, MaskedGlobalPooling1D("max", name="max")(x)])
+    pooled = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
+    return keras.Model(ids, probability, name="sentiment")
+
+
+def compile_model(model: keras.Model, config: SentimentConfig, steps_per_epoch: int) -> keras.Model:
+    model.compile(
+        optimizer=optimizer_from_config(config, steps_per_epoch),
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def explaining_model(model: keras.Model) -> keras.Model:
+    """ids -> (probability [batch], attention weights [batch, time]); the same layers and weights."""
+    try:
+        attention = model.get_layer("attention")
+    except ValueError:
+        raise ValueError("this model pools without attention (pooling=mean_max); it has no weights to explain with") from None
+    probability = keras.ops.squeeze(model.output, -1)
+    return keras.Model(model.input, [probability, attention.output[1]], name="sentiment_explain")
+
+
+def load_run(run_dir):
+    """(model, vocabulary, config, data source) of a sentiment run folder."""
+    from apps.sentiment.data import load_vocabulary
+    from rnnkit.config import read_saved_config
+    from rnnkit.io import read_json
+    from rnnkit.training import RunDir
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--model {run_dir}: no such run folder")
+    run = RunDir(path)
+    config = read_saved_config(SentimentConfig, run.config_path)
+    vocabulary = load_vocabulary(path / "vocab.txt")
+    model = keras.saving.load_model(run.trained_model_path(), compile=False)
+    source = read_json(run.config_path).get("data")
+    return model, vocabulary, config, source
+
+
+def compiled_call(model):
+    """`model(ids)` as one traced graph for any batch and length (an eager RNN call loops in Python)."""
+    import tensorflow as tf
+
+    return tf.function(lambda ids: model(ids, training=False),
+                       input_signature=[tf.TensorSpec((None, None), tf.int32, name="ids")])
+
+
+def length_sorted_batches(ids, batch_size: int = 128):
+    """Yield (row indices, padded ids [batch, time]) with rows of similar length together.
+
+    For scoring: far less padding than random batches, and the indices put
+    every result back in the caller's order. An empty row becomes one
+    padding token (a fully masked step).
+    """
+    import numpy as np
+
+    rows = [np.asarray(row, np.int32) for row in (ids.to_list() if hasattr(ids, "to_list") else ids)]
+    order = np.argsort([len(row) for row in rows], kind="stable")
+    for start in range(0, len(order), batch_size):
+        chosen = order[start: start + batch_size]
+        width = max(1, max(len(rows[i]) for i in chosen))
+        batch = np.zeros((len(chosen), width), np.int32)
+        for slot, index in enumerate(chosen):
+            batch[slot, : len(rows[index])] = rows[index]
+        yield chosen, batch
+
+
+def predict_probabilities(model, ids, batch_size: int = 128, with_attention: bool = False):
+    """P(positive) for every row of `ids` (ragged or a list of arrays), in order; optionally the attention rows."""
+    import numpy as np
+
+    count = len(ids.to_list()) if hasattr(ids, "to_list") else len(ids)
+    probabilities = np.zeros(count, np.float32)
+    attention: list = [None] * count
+    runner = compiled_call(explaining_model(model) if with_attention else model)
+    for chosen, batch in length_sorted_batches(ids, batch_size):
+        out = runner(batch)
+        if with_attention:
+            probability, weights = (np.asarray(item) for item in out)
+            for slot, index in enumerate(chosen):
+                attention[index] = weights[slot]
+        else:
+            probability = np.asarray(out).reshape(-1)
+        probabilities[chosen] = probability
+    return (probabilities, attention) if with_attention else probabilities
