@@ -36,7 +36,7 @@ def test_predict_captions_odd_images_and_names_the_bad_one(tiny_run, image_files
     code = rnnkit_main(["captioning", "predict", "--model", str(tiny_run), *files, "--attention-plots", str(tmp_path)])
     out = capsys.readouterr()
     assert code == 2  # one input failed; the others were captioned
-    captioned = dict(line.split("\t") for line in out.out.strip().splitlines())
+    captioned = dict(line.split("\t", 1) for line in out.out.splitlines())  # a tiny model may say nothing
     assert set(captioned) == set(files[:4])
     assert f"{files[4]}: not a JPEG, PNG, GIF or BMP image" in out.err
     assert len(list(tmp_path.glob("*.png"))) == 4
@@ -53,7 +53,8 @@ def test_bad_sources_and_resume_changes_exit_2(tiny_run, tmp_path, capsys):
 
 def test_tune_runs_trials_on_cached_features(tmp_path):
     out = tmp_path / "tune"
-    tiny = [flag.replace("train_encoder=true", "train_encoder=false") for flag in TINY]
+    tiny = [flag.replace("train_encoder=true", "train_encoder=false").replace("max_images=32", "max_images=16")
+            for flag in TINY]
     assert rnnkit_main(["captioning", "tune", "--data", "demo", "--out", str(out), "--trials", "1", "--epochs", "1",
                         "--units", "8,16", *tiny]) == 0
     best = json.loads((out / "best_config.json").read_text())["config"]
