@@ -244,8 +244,10 @@ def run(args: argparse.Namespace) -> int:
     written = export(args.model, args.to, args.version, with_tflite=args.tflite, atol=args.atol)
     for key, value in written.items():
         print(f"{key}: {value}")
-    print(f"try it:  saved_model_cli run --dir {written['saved_model']} --tag_set serve --signature_def serving_default "
-          "--input_exprs \"images=[open('photo.jpg','rb').read()]\"")
+    print("try it:  python -c \"import numpy as np; np.save('photos.npy', np.array([open('photo.jpg', 'rb').read()], "
+          "dtype=object))\"")
+    print(f"         saved_model_cli run --dir {written['saved_model']} --tag_set serve --signature_def serving_default "
+          "--inputs images=photos.npy")
     return 0
 
 
