@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from rnnkit.masking import masked_softmax
+
 
 class PositionAttention(keras.layers.Layer):
     """Base class: `call(query, values, values_mask=None) -> (context, weights)`."""
@@ -30,14 +32,9 @@ class PositionAttention(keras.layers.Layer):
             query = ops.expand_dims(query, 1)
         scores = self.score(query, values)  # [batch, queries, positions]
         if values_mask is not None:
-            keep = ops.expand_dims(ops.cast(values_mask, "bool"), 1)
-            # A finite stand-in for -inf: exp() underflows to exactly 0, and a
-            # fully masked row gives a finite (then zeroed) softmax, never NaN.
-            scores = ops.where(keep, scores, ops.full_like(scores, -1e9))
-        weights = ops.softmax(scores, axis=-1)
-        if values_mask is not None:
-            # Exactly zero at masked positions, also for a row with nothing left to attend to.
-            weights = weights * ops.cast(keep, weights.dtype)
+            # The same mask for every query; exactly zero weight at padding, zeros for an empty row.
+            values_mask = ops.expand_dims(ops.cast(values_mask, "bool"), 1)
+        weights = masked_softmax(scores, values_mask, axis=-1)
         context = ops.matmul(weights, values)  # [batch, queries, value_dim]
         if single_query:
             return ops.squeeze(context, 1), ops.squeeze(weights, 1)
