@@ -67,3 +67,17 @@ def test_help_lists_the_contract():
     result = run_python("-m", "apps.captioning.train", "--help", timeout=60)
     for flag in ("--data", "--out", "--epochs", "--config", "--set", "--resume", "--encoder-weights", "beam_width = 3"):
         assert flag in result.stdout
+
+
+def test_resume_continues_a_run_from_its_last_epoch(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    first = json.loads((run / "state.json").read_text())
+    assert rnnkit_main(["captioning", "train", "--data", "demo", "--out", str(run), "--resume", "--epochs", "2",
+                        "--samples", "0"]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2 and [row["epoch"] for row in state["history"]] == [1, 2]
+    assert state["optimizer_iterations"] == 2 * first["optimizer_iterations"]  # the optimizer went on, not over
+    assert json.loads((run / "vocab.json").read_text()) == json.loads((tiny_run / "vocab.json").read_text())

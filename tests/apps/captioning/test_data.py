@@ -104,3 +104,26 @@ def test_decode_image_handles_grayscale_alpha_and_refuses_non_images(monkeypatch
     monkeypatch.setattr("apps.captioning.data.MAX_PIXELS", 100)
     with pytest.raises(ValueError, match="big.png: 12x10 pixels is more than"):
         decode_image(encode(picture, "PNG"), "big.png")
+
+
+def test_tfds_coco_captions_are_read_and_an_offline_failure_is_explained(monkeypatch):
+    """tfds itself needs the network; its output format is stood in for here."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def fake_split(count):
+        images = np.zeros((count, 8, 8, 3), np.uint8)
+        texts = tf.constant([[b"A cat on a mat", b"a cat"]] * count)
+        return tf.data.Dataset.from_tensor_slices({"image": images, "captions": {"text": texts}})
+
+    monkeypatch.setattr(tfds, "load", lambda name: {"train": fake_split(5), "val": fake_split(2), "test": fake_split(1)})
+    source = load_source("tfds:coco_captions", max_images=3)
+    assert (len(source.train), len(source.val), len(source.test)) == (3, 2, 1)
+    assert source.train[0].captions == ["A cat on a mat", "a cat"] and source.train[0].read().shape == (8, 8, 3)
+
+    def offline(name):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(ValueError, match="tfds:coco_captions: could not load it.*Flickr8k layout"):
+        load_source("tfds:coco_captions")
