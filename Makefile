@@ -35,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.textgen_sampling
 	$(BIN)/python -m bench.captioning_beam
+	$(BIN)/python -m bench.video_pipeline
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit apps tests bench

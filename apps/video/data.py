@@ -37,7 +37,7 @@ import numpy as np
 from rnnkit.data.video import VIDEO_SUFFIXES
 
 DEMO = "demo"
-DEMO_VERSION = 2
+DEMO_VERSION = 4
 DEMO_CLASSES = ("MoveLeft", "MoveRight", "MoveUp", "MoveDown", "Rotate", "Grow")
 GROUP_PATTERN = re.compile(r"_g(\d+)_", re.IGNORECASE)
 
@@ -279,7 +279,7 @@ def render_clip(rng: np.random.Generator, action: str, look: dict, frames: int, 
         end[3] = angle + spin
         start[2] = end[2] = rng.uniform(10, 14)
     elif action == "Grow":
-        start[2], end[2] = rng.uniform(3, 5), rng.uniform(16, 20)
+        start[2], end[2] = rng.uniform(3, 4), rng.uniform(20, 24)
     else:
         raise ValueError(f"unknown demo action {action!r}")
     kind = str(rng.choice(["square", "triangle"] if action == "Rotate" else ["square", "triangle", "disc"]))
@@ -299,7 +299,7 @@ def render_clip(rng: np.random.Generator, action: str, look: dict, frames: int, 
     return clip
 
 
-def write_demo(root: Path, groups: int = 15, clips_per_group: int = 5, test_groups: int = 3, seed: int = 0) -> Path:
+def write_demo(root: Path, groups: int = 20, clips_per_group: int = 5, test_groups: int = 4, seed: int = 0) -> Path:
     """Write the demo set (UCF101 layout with split lists) to `root`, atomically; returns `root`."""
     from rnnkit.data.video import write_video
     from rnnkit.io import atomic_directory
@@ -311,11 +311,11 @@ def write_demo(root: Path, groups: int = 15, clips_per_group: int = 5, test_grou
         train_lines, test_lines = [], []
         for label, action in enumerate(DEMO_CLASSES):
             for group in range(1, groups + 1):
-                # A group is one "scene": its background and colour are shared by its clips (the shape is
-                # drawn per clip, so that no class can be told by its shape alone).
-                look = {"background": tuple(float(v) for v in rng.uniform(0, 110, 3)),
-                        "colour": tuple(float(v) for v in rng.uniform(150, 255, 3))}
+                # A group is one "scene": its clips share the background. Shape and colour are drawn per
+                # clip, so that no class can be told by what is drawn, only by how it moves.
+                background = tuple(float(v) for v in rng.uniform(0, 110, 3))
                 for number in range(1, clips_per_group + 1):
+                    look = {"background": background, "colour": tuple(float(v) for v in rng.uniform(150, 255, 3))}
                     suffix = ".avi" if number % 2 else ".mp4"
                     relative = f"{action}/v_{action}_g{group:02d}_c{number:02d}{suffix}"
                     frames = int(rng.integers(8, 41))  # some clips are shorter than the 16 frames sampled
@@ -331,7 +331,7 @@ def write_demo(root: Path, groups: int = 15, clips_per_group: int = 5, test_grou
 
 
 def ensure_demo() -> Path:
-    """The demo set's folder, written on first use (450 clips, a few seconds)."""
+    """The demo set's folder, written on first use (600 clips, a few seconds)."""
     root = demo_root()
     if not (root / "ucfTrainTestlist" / "testlist01.txt").is_file():
         print(f"writing the demo video set to {root} ...", flush=True)

@@ -60,6 +60,28 @@ def _to_float(inputs, label):
     return {"frames": tf.cast(inputs["frames"], tf.float32), "lengths": inputs["lengths"]}, label
 
 
+def colour_jitter(seed: int | None):
+    """A training augmentation: each clip's colours scaled and shifted per channel, the same for all its frames.
+
+    Motion is what tells the classes apart; jitter keeps the model from
+    leaning on the colours of a scene (every clip of a group shares them).
+    Padded frames stay black.
+    """
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed(seed if seed is not None else 0)
+
+    def augment(inputs, label):
+        frames = tf.cast(inputs["frames"], tf.float32)
+        gain = generator.uniform([3], 0.7, 1.3)
+        shift = generator.uniform([3], -25.0, 25.0)
+        real = tf.sequence_mask(inputs["lengths"], tf.shape(frames)[0], tf.float32)[:, None, None, None]
+        jittered = tf.clip_by_value(frames * gain + shift, 0.0, 255.0) * real
+        return {"frames": jittered, "lengths": inputs["lengths"]}, label
+
+    return augment
+
+
 def batches(source: VideoSource, split: str, config: VideoConfig, report: DecodeReport, *, training: bool):
     """Batches of float frames for fit/evaluate; cached in memory when the split fits in cache_mib."""
     import warnings
@@ -78,6 +100,9 @@ def batches(source: VideoSource, split: str, config: VideoConfig, report: Decode
             dataset = dataset.shuffle(max(1, count), seed=config.seed, reshuffle_each_iteration=True)
     else:
         dataset = frames_dataset(source, split, config, report, shuffle=training)
+    if training and config.augment:
+        # One generator, used in order: map must not run in parallel here to stay reproducible.
+        return dataset.map(colour_jitter(config.seed)).batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     return dataset.batch(config.batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

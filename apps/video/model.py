@@ -24,7 +24,7 @@ import keras
 
 from apps.video.config import VideoConfig
 from rnnkit.layers import AttentionPooling, BidirectionalRNN, FrameWise, MaskFromLengths
-from rnnkit.training import make_optimizer
+from rnnkit.training import optimizer_from_config
 
 BACKBONE_FILE = "backbone.keras"  # the frozen backbone of a features run
 CLASSES_FILE = "classes.json"
@@ -137,9 +137,7 @@ def build_model(config: VideoConfig, num_classes: int, backbone: keras.Model | N
 
 
 def compile_model(model: keras.Model, config: VideoConfig, steps_per_epoch: int) -> keras.Model:
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.clipnorm,
-                               schedule=config.schedule, total_steps=config.epochs * max(1, steps_per_epoch))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=optimizer_from_config(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, model.output.shape[-1]),
                                                                                    name="top5_accuracy")])
     return model

@@ -236,18 +236,20 @@ class DecodeReport:
     """The clips a pipeline could not decode (each counted once, however many epochs), thread-safe."""
 
     failed: dict[str, str] = field(default_factory=dict)
-    decoded: int = 0
-    frames: int = 0
+    decoded: int = 0  # clips
+    frames: int = 0  # frames kept (sampled)
+    frames_in_clips: int = 0  # frames the clips hold (decoding passes through all of them)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_failure(self, path: str, reason: str) -> None:
         with self._lock:
             self.failed.setdefault(path, reason)
 
-    def add_success(self, frames: int) -> None:
+    def add_success(self, frames: int, frames_in_clip: int = 0) -> None:
         with self._lock:
             self.decoded += 1
             self.frames += frames
+            self.frames_in_clips += frames_in_clip
 
     @property
     def skipped(self) -> int:
@@ -291,15 +293,15 @@ def clip_dataset(
     def decode(path_bytes):
         path = path_bytes.decode("utf-8")
         try:
-            frames, length = read_clip(path, num_frames)
+            kept, total = read_frames(path, num_frames)
         except (VideoDecodeError, FileNotFoundError, OSError) as error:
             report.add_failure(path, str(error))
             return np.zeros((num_frames, 1, 1, 3), np.uint8), np.int32(0), False
         except Exception as error:  # OpenCV raises cv2.error on some damaged streams
             report.add_failure(path, f"{path}: {type(error).__name__}: {error}")
             return np.zeros((num_frames, 1, 1, 3), np.uint8), np.int32(0), False
-        report.add_success(length)
-        return frames, np.int32(length), True
+        report.add_success(len(kept), total)
+        return pad_frames(kept, num_frames), np.int32(len(kept)), True
 
     def load(path, label):
         frames, length, ok = tf.numpy_function(decode, [path], [tf.uint8, tf.int32, tf.bool], stateful=True)

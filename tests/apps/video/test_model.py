@@ -66,3 +66,18 @@ def test_config_errors_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="w.h5: no such file"):
         build_backbone(config)
     assert VideoConfig().grid == 4 and VideoConfig(backbone="mobilenet_v3_small").grid == 1
+
+
+def test_colour_jitter_changes_a_clip_once_for_all_its_frames_and_keeps_padding_black():
+    import tensorflow as tf
+
+    from apps.video.inputs import colour_jitter
+
+    frames = np.full((4, 8, 8, 3), 100, np.uint8)
+    augment = colour_jitter(1)
+    first, _ = augment({"frames": tf.constant(frames), "lengths": tf.constant(3)}, 0)
+    second, _ = augment({"frames": tf.constant(frames), "lengths": tf.constant(3)}, 0)
+    first, second = first["frames"].numpy(), second["frames"].numpy()
+    np.testing.assert_allclose(first[0], first[2])  # one gain and shift per clip
+    assert not first[3].any()  # the padded frame stays black
+    assert not np.allclose(first[0], 100.0) and not np.allclose(first[0], second[0])  # and a new one per clip
