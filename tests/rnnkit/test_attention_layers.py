@@ -115,3 +115,13 @@ def test_constructor_arguments_are_kept_and_bad_ones_refused():
         LuongAttention(score="cosine")
     with pytest.raises(ValueError, match="same size"):
         LuongAttention(score="dot")(random(2, 4), random(2, 3, 6))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from rnnkit.layers import bahdanau_attention, luong_attention
+
+    for module in (bahdanau_attention, luong_attention):
+        result = doctest.testmod(module)
+        assert result.attempted >= 5 and result.failed == 0
