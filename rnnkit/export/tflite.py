@@ -34,8 +34,18 @@ def convert_saved_model(
     *,
     quantization: str = "none",
     representative_dataset: Callable[[], Iterable[Any]] | None = None,
+    float_tensors: Sequence[str] = (),
+    per_channel: bool = True,
 ) -> bytes:
-    """Convert endpoints of a SavedModel to a TFLite flatbuffer using builtin ops only."""
+    """Convert endpoints of a SavedModel to a TFLite flatbuffer using builtin ops only.
+
+    For int8, `float_tensors` lists substrings of tensor names to keep in
+    float (selective quantization through TFLite's QuantizationDebugger):
+    a front end such as a spectrogram of a raw waveform loses too much when
+    its input and intermediates are int8. `per_channel=False` quantizes
+    weights per tensor: an unrolled RNN repeats each weight's per-channel
+    scales at every step, which can make the file bigger than the float one.
+    """
     import tensorflow as tf
 
     if quantization not in QUANTIZATIONS:
@@ -54,12 +64,35 @@ def convert_saved_model(
         converter.representative_dataset = representative_dataset
         # int8 kernels where they exist, float builtins elsewhere; never Flex.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        if not per_channel:
+            converter._experimental_disable_per_channel = True
     try:
-        model = converter.convert()
+        if quantization == "int8" and float_tensors:
+            model = _selectively_quantized(saved_model_dir, signature_keys, converter, representative_dataset, float_tensors)
+        else:
+            model = converter.convert()
+    except TFLiteExportError:
+        raise
     except Exception as error:  # the converter raises ConverterError and friends
         raise TFLiteExportError(f"TFLite conversion with builtin ops only failed: {error}") from error
     check_builtin_only(model)
     return model
+
+
+def _selectively_quantized(saved_model_dir, signature_keys, converter, representative_dataset, float_tensors) -> bytes:
+    """int8 everywhere except the ops whose output tensor names contain one of `float_tensors`."""
+    import tensorflow as tf
+
+    plain = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=list(signature_keys) if signature_keys else None)
+    plain.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    names = [detail["name"] for detail in interpreter(plain.convert()).get_tensor_details()]
+    denied = [name for name in names if any(part in name for part in float_tensors)]
+    if not denied:
+        raise TFLiteExportError(f"float_tensors {list(float_tensors)} match no tensor of the model")
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denied)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative_dataset, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 
 
 def convert_function(

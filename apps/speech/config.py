@@ -1,0 +1,106 @@
+"""The speech config: every setting of a run, with defaults that work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CELLS = ("gru", "lstm")
+SPLIT_BY = ("file", "speaker")
+
+
+@dataclass
+class SpeechConfig:
+    # audio: every clip is brought to this rate, mono, and this duration
+    sample_rate: int = 16000
+    clip_seconds: float = 1.0
+    crop: str = "loudest"  # a longer clip keeps its loudest window (or its start, or its center)
+    # features (log-mel spectrogram, computed inside the model)
+    fft_length: int = 512
+    window_ms: float = 30.0
+    hop_ms: float = 10.0
+    mel_bins: int = 40
+    min_freq: float = 20.0
+    max_freq: float = 0.0  # 0: half the sample rate
+    floor_db: float = -30.0  # mel power below this (dB re full scale) is raised to it: silence and digital zeros look alike
+    # model
+    conv_blocks: int = 2
+    conv_filters: int = 16  # doubled in each further block
+    cell: str = "gru"
+    units: int = 64
+    dropout: float = 0.2
+    # data
+    val_fraction: float = 0.1  # without validation_list.txt: this share of the files (hashed by path)
+    test_fraction: float = 0.1  # without testing_list.txt (ignored when test_speakers is set)
+    split_by: str = "file"  # file: hash each file; speaker: all clips of a speaker go to one split
+    test_speakers: str = ""  # comma-separated speakers held out as the test split (e.g. "theo")
+    max_per_class: int = 0  # use at most N clips per class (0: all); for quick runs
+    # augmentation (training only)
+    time_shift_seconds: float = 0.1
+    gain_db: float = 6.0
+    noise_probability: float = 0.8  # used when the source has _background_noise_ recordings
+    noise_volume: float = 0.1
+    # optimisation
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    final_lr_fraction: float = 0.02
+    warmup_steps: int = 0
+    clipnorm: float = 1.0
+    patience: int = 0  # early stopping after N epochs without improvement (0: off)
+    seed: int = 1337
+
+    @property
+    def clip_samples(self) -> int:
+        from rnnkit.data.audio import seconds_to_samples
+
+        return seconds_to_samples(self.clip_seconds, self.sample_rate)
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_ms * self.sample_rate / 1000))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000))
+
+    def speakers(self) -> list[str]:
+        return [name.strip() for name in self.test_speakers.split(",") if name.strip()]
+
+    def validate(self) -> None:
+        from rnnkit.data.audio import CROPS
+
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        if self.crop not in CROPS:
+            raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}")
+        if self.split_by not in SPLIT_BY:
+            raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, not {self.split_by!r}")
+        for name in ("sample_rate", "fft_length", "mel_bins", "conv_filters", "units", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.sample_rate < 4000:
+            raise ValueError(f"sample_rate must be at least 4000 Hz, not {self.sample_rate}")
+        if not 0.1 <= self.clip_seconds <= 10.0:
+            raise ValueError(f"clip_seconds must be between 0.1 and 10, not {self.clip_seconds}")
+        if not 1 <= self.hop_samples <= self.window_samples <= self.fft_length:
+            raise ValueError(
+                f"need 1 <= hop ({self.hop_samples} samples) <= window ({self.window_samples} samples) "
+                f"<= fft_length ({self.fft_length}); change hop_ms, window_ms or fft_length"
+            )
+        nyquist = self.sample_rate / 2
+        top = self.max_freq or nyquist
+        if not 0 <= self.min_freq < top <= nyquist:
+            raise ValueError(f"need 0 <= min_freq ({self.min_freq}) < max_freq ({top}) <= {nyquist} Hz")
+        if self.conv_blocks < 0 or self.conv_blocks > 4:
+            raise ValueError(f"conv_blocks must be 0..4, not {self.conv_blocks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if not (0.0 < self.val_fraction < 0.5 and 0.0 <= self.test_fraction < 0.5):
+            raise ValueError("val_fraction must be in (0, 0.5) and test_fraction in [0, 0.5)")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}")
+        if not 0.0 <= self.noise_probability <= 1.0 or self.noise_volume < 0 or self.gain_db < 0 or self.time_shift_seconds < 0:
+            raise ValueError("noise_probability must be in [0, 1]; noise_volume, gain_db and time_shift_seconds >= 0")
