@@ -156,8 +156,14 @@ def run(args: argparse.Namespace) -> int:
     written = export(args.model, args.to, args.version, with_tflite=args.tflite, atol=args.atol)
     for key, value in written.items():
         print(f"{key}: {value}")
-    print(f"try it:  saved_model_cli run --dir {written['saved_model']} --tag_set serve --signature_def classify_gif "
-          "--input_exprs \"video=[open('clip.gif','rb').read()]\"")
+    from rnnkit.export.savedmodel import read_extra
+
+    config = read_extra(written["saved_model"], "rnnkit_config.json")["config"]
+    frames, size = config["num_frames"], config["image_size"]
+    print(f"try it:  saved_model_cli run --dir {written['saved_model']} --tag_set serve --signature_def serving_default "
+          f"--input_exprs 'frames=np.zeros((1,{frames},{size},{size},3),np.float32);lengths=[{frames}]'")
+    print("  (classify_gif takes GIF bytes: np.save('gifs.npy', np.array([gif_bytes], dtype=object)), then "
+          "--signature_def classify_gif --inputs video=gifs.npy)")
     return 0
 
 
