@@ -10,6 +10,11 @@ from rnnkit import masking
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 
 
+def _where_rows(rows, values, other):
+    """`values` where `rows` [batch] is True, else `other`; broadcast over the feature axes."""
+    return ops.where(ops.reshape(rows, (-1,) + (1,) * (len(values.shape) - 1)), values, other)
+
+
 @keras.saving.register_keras_serializable(package="rnnkit")
 class BidirectionalRNN(keras.layers.Layer):
     """Runs an RNN layer forwards and a copy of it backwards, and merges the two.
@@ -53,8 +58,9 @@ class BidirectionalRNN(keras.layers.Layer):
     Masking:
         Padded steps are skipped by both directions, so their values change
         nothing. The mask is passed on when `return_sequences=True` and
-        consumed otherwise. A row with no real step gives zero outputs and the
-        initial (zero) states.
+        consumed otherwise. A row with no real step gives zero outputs and its
+        initial states (zeros by default); internally it runs one padded step,
+        because a fully masked row crashes the fused cuDNN kernels.
 
     Example:
     ```python
@@ -122,14 +128,18 @@ class BidirectionalRNN(keras.layers.Layer):
                 )
             half = len(initial_state) // 2
             forward_initial, backward_initial = initial_state[:half], initial_state[half:]
+        rnn_mask = has_steps = None
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        reversed_sequences, order = masking.reverse_valid(sequences, mask)
+            # A row without any real step crashes the fused cuDNN kernels; such rows run one padded
+            # step instead, and their outputs and states are put back to the "no steps" values below.
+            has_steps = ops.any(mask, axis=1)
+            first_step = masking.mask_like(sequences, ops.ones_like(masking.lengths_from_mask(mask)))
+            rnn_mask = ops.logical_or(mask, ops.logical_and(first_step, ops.expand_dims(~has_steps, 1)))
+        reversed_sequences, order = masking.reverse_valid(sequences, rnn_mask)
         # Real steps come first after reversal, so the reversed mask is the length mask.
-        reversed_mask = None if mask is None else masking.mask_from_lengths(
-            masking.lengths_from_mask(mask), ops.shape(sequences)[1]
-        )
-        forward = self.forward_layer(sequences, mask=mask, initial_state=forward_initial, training=training)
+        reversed_mask = None if rnn_mask is None else masking.mask_like(sequences, masking.lengths_from_mask(rnn_mask))
+        forward = self.forward_layer(sequences, mask=rnn_mask, initial_state=forward_initial, training=training)
         backward = self.backward_layer(
             reversed_sequences, mask=reversed_mask, initial_state=backward_initial, training=training
         )
@@ -141,6 +151,16 @@ class BidirectionalRNN(keras.layers.Layer):
             backward = masking.take_steps(backward, masking.invert_order(order))
             forward = masking.masked_fill(forward, mask)
             backward = masking.masked_fill(backward, mask)
+        elif has_steps is not None:
+            forward = _where_rows(has_steps, forward, ops.zeros_like(forward))
+            backward = _where_rows(has_steps, backward, ops.zeros_like(backward))
+        if has_steps is not None:
+            forward_states = [_where_rows(has_steps, state, ops.zeros_like(state) if start is None else start)
+                              for state, start in zip(forward_states, forward_initial or [None] * len(forward_states),
+                                                      strict=True)]
+            backward_states = [_where_rows(has_steps, state, ops.zeros_like(state) if start is None else start)
+                               for state, start in zip(backward_states,
+                                                       backward_initial or [None] * len(backward_states), strict=True)]
         output = self._merge(forward, backward)
         if not self.return_state:
             return output

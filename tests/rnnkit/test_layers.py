@@ -171,6 +171,10 @@ def test_bidirectional_initial_state_is_split_between_directions():
     _, forward_zero, backward_zero = layer(frames)
     _, forward_set, backward_set = layer(frames, initial_state=start)
     assert not np.allclose(forward_zero, forward_set) and not np.allclose(backward_zero, backward_set)
+    empty = np.zeros((1, 4), bool)  # no real step: the states come back as they went in
+    _, forward_empty, backward_empty = layer(frames * 1e3, mask=empty, initial_state=start)
+    np.testing.assert_allclose(forward_empty, start[0])
+    np.testing.assert_allclose(backward_empty, start[1])
     with pytest.raises(ValueError, match="forward states then the backward"):
         layer(frames, initial_state=start[:1])
 
