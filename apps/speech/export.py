@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-clips", type=int, default=200, help="validation clips the TFLite models are checked on (default: 200)")
     parser.add_argument("--calibration-clips", type=int, default=100, help="training clips that calibrate int8 (default: 100)")
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 model")
+    parser.add_argument("--per-tensor", dest="per_channel", action="store_false",
+                        help="int8 weights with one scale per tensor: a smaller file, slower with XNNPACK (default: per channel)")
     parser.add_argument("--atol", type=float, default=1e-4, help="largest allowed |TFLite - Keras| probability difference (default: 1e-4)")
 
 
@@ -102,14 +104,17 @@ def build_serving_archive(model, labels: list[str], config):
     return archive
 
 
-def convert_tflite(model, config, quantization: str = "none", representative=None) -> bytes:
+def convert_tflite(model, config, quantization: str = "none", representative=None, unroll: bool | None = None,
+                   per_channel: bool = True) -> bytes:
     """The model at batch 1 as a builtin-only TFLite flatbuffer.
 
-    Float keeps the RNNs rolled (a WHILE loop: the smallest file). int8
-    needs them unrolled (see model.unrolled_copy), keeps the log-mel front end
-    in float (an int8 waveform has a -48 dB noise floor and the spectrogram
-    falls apart: accuracy drops to chance) and quantizes weights per tensor
-    (per-channel scales would be repeated at every unrolled step).
+    The RNNs stay rolled (a WHILE loop: the smallest float file) unless
+    `unroll`; int8 always unrolls them, because calibrating a WHILE loop
+    crashes the converter (see model.unrolled_copy). int8 keeps the log-mel
+    front end in float: an int8 waveform has a -48 dB noise floor and the
+    spectrogram falls apart (accuracy drops to chance). Per-channel weight
+    scales (the default) run fastest with XNNPACK but are repeated at every
+    unrolled step; `per_channel=False` makes a smaller, slower file.
     """
     import tensorflow as tf
 
@@ -117,10 +122,11 @@ def convert_tflite(model, config, quantization: str = "none", representative=Non
     from rnnkit.export import tflite
 
     kwargs = {}
-    if quantization == "int8":
+    if unroll or quantization == "int8":
         model = unrolled_copy(model)
+    if quantization == "int8":
         kwargs = {"representative_dataset": lambda: ({"waveform": clip[None]} for clip in representative),
-                  "float_tensors": ["log_mel"], "per_channel": False}
+                  "float_tensors": ["log_mel"], "per_channel": per_channel}
 
     def serve(waveform):
         return {"probabilities": model(waveform, training=False)}
@@ -164,7 +170,7 @@ def check_clips(data: str, config, labels, count: int, calibration: int):
 
 
 def export(run_dir, to="saved_models", version=None, with_tflite=True, with_int8=True, data=None,
-           check_count=200, calibration_count=100, atol=1e-4) -> dict:
+           check_count=200, calibration_count=100, atol=1e-4, per_channel=True) -> dict:
     import numpy as np
 
     from apps.speech.model import load_run
@@ -213,14 +219,14 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, with_int8
             if with_int8:
                 if not len(calibrate):
                     raise ValueError(f"--data {data}: no training clips to calibrate int8 with; pass --no-int8")
-                int8_bytes = convert_tflite(model, config, "int8", representative=calibrate)
+                int8_bytes = convert_tflite(model, config, "int8", representative=calibrate, per_channel=per_channel)
                 int8_ops = tflite.check_builtin_only(int8_bytes)
                 int8_probabilities = tflite_probabilities(int8_bytes, waveforms)
                 int8_accuracy = float((int8_probabilities.argmax(1) == truth).mean())
                 (scratch / INT8_NAME).write_bytes(int8_bytes)
                 record["int8"] = {
                     "file": INT8_NAME, "bytes": len(int8_bytes), "ops": int8_ops,
-                    "calibration_clips": int(len(calibrate)), "accuracy": int8_accuracy,
+                    "calibration_clips": int(len(calibrate)), "per_channel": per_channel, "accuracy": int8_accuracy,
                     "accuracy_change": int8_accuracy - keras_accuracy,
                     "agreement_with_keras": float((int8_probabilities.argmax(1) == keras_probabilities.argmax(1)).mean()),
                     "max_abs_diff": float(np.abs(int8_probabilities - keras_probabilities).max()),
@@ -236,7 +242,8 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, with_int8
 
 def run(args: argparse.Namespace) -> int:
     written = export(args.model, args.to, args.version, with_tflite=args.tflite, with_int8=args.int8, data=args.data,
-                     check_count=args.check_clips, calibration_count=args.calibration_clips, atol=args.atol)
+                     check_count=args.check_clips, calibration_count=args.calibration_clips, atol=args.atol,
+                     per_channel=args.per_channel)
     for key, value in written.items():
         print(f"{key}: {value}")
     print("try it:  python -c \"import numpy as np; np.save('clips.npy', np.array([open('clip.wav', 'rb').read()], dtype=object))\"")
