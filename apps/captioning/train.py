@@ -32,7 +32,9 @@ def apply_encoder_weights(args: argparse.Namespace) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_train_arguments(parser, CaptioningConfig)
     add_encoder_weights_argument(parser)
-    parser.add_argument("--samples", type=int, default=5, help="validation images to caption after training (default: 5)")
+    parser.add_argument("--samples", type=int, default=5,
+                        help="after training, score greedy BLEU on the validation images and show N of their captions "
+                             "(default: 5; 0 skips it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         train_data, val_data, run_dir,
         epochs=config.epochs, resume=args.resume, strategy=strategy, patience=config.patience or None,
     )
-    if result.best is None:
+    if result.best is None or args.samples <= 0:
         return 0
     print(f"best validation loss {result.best:.4f} (epoch {result.best_epoch}); model: {run_dir.model_path}")
     from apps.captioning.model import load_run

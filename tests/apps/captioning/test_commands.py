@@ -13,7 +13,9 @@ def test_train_writes_a_complete_run(tiny_run):
     state = json.loads((tiny_run / "state.json").read_text())
     assert state["epoch"] == 1 and state["history"][0]["val_loss"] > 0
     config = json.loads((tiny_run / "config.json").read_text())["config"]
-    assert config["encoder_weights"] == "none" and config["train_encoder"] is True
+    assert config["encoder_weights"] == "none" and config["train_encoder"] is False
+    assert (tiny_run / "encoder.keras").is_file()  # the frozen encoder, saved once
+    assert {path.name for path in (tiny_run / "cache").iterdir()} == {"train.npz", "val.npz"}
 
 
 def test_evaluate_json_has_bleu_and_both_baselines(tiny_run, capsys, tmp_path):
@@ -53,8 +55,7 @@ def test_bad_sources_and_resume_changes_exit_2(tiny_run, tmp_path, capsys):
 
 def test_tune_runs_trials_on_cached_features(tmp_path):
     out = tmp_path / "tune"
-    tiny = [flag.replace("train_encoder=true", "train_encoder=false").replace("max_images=32", "max_images=16")
-            for flag in TINY]
+    tiny = [flag.replace("max_images=32", "max_images=16") for flag in TINY]
     assert rnnkit_main(["captioning", "tune", "--data", "demo", "--out", str(out), "--trials", "1", "--epochs", "1",
                         "--units", "8,16", *tiny]) == 0
     best = json.loads((out / "best_config.json").read_text())["config"]
@@ -69,14 +70,15 @@ def test_help_lists_the_contract():
         assert flag in result.stdout
 
 
-def test_resume_continues_a_run_from_its_last_epoch(tiny_run, tmp_path):
+def test_resume_continues_a_run_from_its_last_epoch(tiny_run, tmp_path, capsys):
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     first = json.loads((run / "state.json").read_text())
     assert rnnkit_main(["captioning", "train", "--data", "demo", "--out", str(run), "--resume", "--epochs", "2",
-                        "--samples", "0"]) == 0
+                        "--samples", "1"]) == 0
+    assert "validation BLEU (greedy): bleu_1" in capsys.readouterr().out
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 2 and [row["epoch"] for row in state["history"]] == [1, 2]
     assert state["optimizer_iterations"] == 2 * first["optimizer_iterations"]  # the optimizer went on, not over
