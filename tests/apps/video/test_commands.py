@@ -81,3 +81,13 @@ def test_tune_runs_a_trial_on_cached_features(tmp_path):
                         "--units", "4,8", "--set", "train_backbone=false", *TINY]) == 0
     best = json.loads((out / "best_config.json").read_text())["config"]
     assert best["units"] in (4, 8) and best["cell"] in ("gru", "lstm") and best["train_backbone"] is False
+
+
+def test_resume_continues_a_copied_run_from_its_checkpoint(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert rnnkit_main(["video", "train", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    state = json.loads((run / "state.json").read_text())
+    assert [row["epoch"] for row in state["history"]] == [1, 2]
+    assert state["optimizer_iterations"] > json.loads((tiny_run / "state.json").read_text())["optimizer_iterations"]
