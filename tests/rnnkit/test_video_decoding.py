@@ -73,6 +73,15 @@ def test_bad_files_raise_an_error_naming_the_file(clips, kind, words):
     assert str(clips[kind]) in str(error.value)
 
 
+def test_a_truncated_clip_is_sampled_from_the_frames_that_decode(clips, tmp_path):
+    data = clips["avi"].read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.8)])  # the header still promises 27 frames
+    kept, total = read_frames(cut, NUM_FRAMES)
+    assert NUM_FRAMES < total < 27
+    assert frame_numbers(kept) == sample_indices(total, NUM_FRAMES).tolist()
+
+
 def test_a_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.avi"):
         read_clip(tmp_path / "nowhere.avi", NUM_FRAMES)
