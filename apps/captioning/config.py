@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENCODERS = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")
+from rnnkit.applications import APPLICATIONS as ENCODERS
+
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("bahdanau", "luong_general", "luong_dot")
 

@@ -26,22 +26,14 @@ import tensorflow as tf
 
 from apps.captioning.config import CaptioningConfig
 from apps.captioning.data import END_ID, PAD_ID, START_ID, Vocabulary
+from rnnkit.applications import feature_extractor
 from rnnkit.decoding import beam_search, greedy_search
 from rnnkit.layers.bahdanau_attention import BahdanauAttention
 from rnnkit.layers.luong_attention import LuongAttention
-from rnnkit.training import make_optimizer
+from rnnkit.training import optimizer_from_config
 
 ENCODER_FILE = "encoder.keras"
 BATCH_NORM_MOMENTUM = 0.99
-
-
-def _application(name: str):
-    applications = keras.applications
-    return {
-        "mobilenet_v3_small": (applications.MobileNetV3Small, {"include_preprocessing": True}),
-        "mobilenet_v3_large": (applications.MobileNetV3Large, {"include_preprocessing": True}),
-        "efficientnet_b0": (applications.EfficientNetB0, {}),
-    }[name]
 
 
 def build_encoder(config: CaptioningConfig) -> keras.Model:
@@ -49,34 +41,11 @@ def build_encoder(config: CaptioningConfig) -> keras.Model:
 
     `config.encoder_weights`: "imagenet" (downloaded by Keras on first use and
     cached in ~/.keras/models), a path to a weights file for the same network,
-    or "none" (random initialisation; train it with train_encoder=true).
+    or "none" (random initialisation; see `calibrate_batch_norm`, or train it
+    with train_encoder=true).
     """
-    application, extra = _application(config.encoder)
-    shape = (config.image_size, config.image_size, 3)
-    choice = config.encoder_weights
-    if choice.lower() == "none":
-        base = application(include_top=False, weights=None, input_shape=shape, **extra)
-    elif choice.lower() == "imagenet":
-        try:
-            base = application(include_top=False, weights="imagenet", input_shape=shape, **extra)
-        except Exception as error:  # the download fails with URLError, HTTPError, OSError, ...
-            raise ValueError(
-                f"--encoder-weights imagenet: could not get the ImageNet weights of {config.encoder} "
-                f"({type(error).__name__}: {str(error)[:160]}). Offline, pass --encoder-weights PATH (a Keras "
-                f"weights file of {config.encoder} without its top, e.g. copied from ~/.keras/models on a "
-                "machine that has it) or --encoder-weights none to train the encoder from scratch "
-                "(with --set train_encoder=true)"
-            ) from None
-    else:
-        path = Path(choice).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"--encoder-weights {choice}: no such file (use imagenet, none or a weights file)")
-        base = application(include_top=False, weights=None, input_shape=shape, **extra)
-        try:
-            base.load_weights(str(path))
-        except Exception as error:
-            raise ValueError(f"--encoder-weights {path}: not weights of {config.encoder} without its top "
-                             f"({type(error).__name__}: {str(error)[:160]})") from None
+    base = feature_extractor(config.encoder, config.encoder_weights, (config.image_size, config.image_size, 3),
+                             flag="--encoder-weights", offline_hint=" (then --set train_encoder=true trains it)")
     return keras.Model(base.input, base.output, name="encoder")
 
 
@@ -151,8 +120,7 @@ def build_model(config: CaptioningConfig, vocab_size: int, grid_shape: tuple[int
 
 
 def compile_model(model: keras.Model, config: CaptioningConfig, steps_per_epoch: int) -> keras.Model:
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, clipnorm=config.clipnorm,
-                               schedule=config.schedule, total_steps=config.epochs * max(1, steps_per_epoch))
+    optimizer = optimizer_from_config(config, steps_per_epoch)
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID))
     return model

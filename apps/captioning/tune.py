@@ -44,20 +44,13 @@ def space_for(units: list[int]):
 def run(args: argparse.Namespace) -> int:
     from apps.captioning.inputs import prepare
     from apps.captioning.model import build_model, compile_model
-    from rnnkit.config import load_config
     from rnnkit.training import set_seed
     from rnnkit.tuning import search
 
     apply_encoder_weights(args)
-    base = load_config(CaptioningConfig, args.config, args.overrides)
-    if args.epochs:
-        base = dataclasses.replace(base, epochs=args.epochs)
-    seed = args.seed if args.seed is not None else base.seed
+    base, seed = cli.resolve_tune_config(CaptioningConfig, args)
     set_seed(seed)
-    try:
-        units = [int(value) for value in args.units.split(",") if value.strip()]
-    except ValueError:
-        raise ValueError(f"--units {args.units!r}: expected comma-separated integers such as 128,256") from None
+    units = cli.int_list(args.units, "--units")
     if not units:
         raise ValueError("--units: give at least one size")
     prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
