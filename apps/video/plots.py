@@ -24,8 +24,8 @@ def plot_frame_attention(frames, weights, path: str | Path, title: str = "",
     frames = np.asarray(frames)
     weights = np.asarray(weights, np.float32)[: len(frames)]
     count = max(1, len(frames))
-    figure = plt.figure(figsize=(max(6.0, 0.95 * count), 3.6 if probabilities else 3.0))
-    grid = figure.add_gridspec(2, count, height_ratios=(1.0, 0.8), hspace=0.15, wspace=0.05)
+    figure = plt.figure(figsize=(max(6.0, 0.95 * count), 2.9 if probabilities else 2.6))
+    grid = figure.add_gridspec(2, count, height_ratios=(1.0, 1.0), hspace=0.1, wspace=0.05)
     top = float(weights.max()) if weights.size else 1.0
     colours = plt.get_cmap("inferno")
     for index in range(len(frames)):
