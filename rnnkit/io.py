@@ -110,3 +110,23 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def extract_archive(archive: str | os.PathLike, flag: str = "--data") -> Path:
+    """Unpack a .tar/.tar.gz data set into a fresh temporary folder and return it.
+
+    Members that would land outside the folder (absolute paths, `..`, links out)
+    are refused by tarfile's "data" filter; an unreadable archive is a ValueError
+    naming it.
+    """
+    import tarfile
+
+    archive = Path(archive)
+    target = Path(tempfile.mkdtemp(prefix="rnnkit-data-"))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise ValueError(f"{flag} {archive}: cannot read the archive ({error})") from None
+    return target

@@ -21,14 +21,14 @@ from __future__ import annotations
 import io
 import json
 import re
-import tarfile
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.io import extract_archive
 
 DEMO = "demo"
 PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"
@@ -272,22 +272,12 @@ def _read_list(path: Path | None) -> list[str] | None:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _extract(archive: Path) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="rnnkit-captioning-"))
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as error:
-        raise ValueError(f"--data {archive}: cannot read the archive ({error})") from None
-    return target
-
-
 def flickr8k_source(path: str | Path, val_fraction: float = 0.1) -> CaptionSource:
     """Read the Flickr8k layout (folder or .tar.gz); see the module docstring."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"--data {path}: no such file or folder")
-    root = _extract(path) if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")) else path
+    root = extract_archive(path) if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")) else path
     if not root.is_dir():
         raise ValueError(f"--data {path}: expected a folder (or .tar.gz) in the Flickr8k layout")
     tokens = _find(root, "Flickr8k.token.txt")

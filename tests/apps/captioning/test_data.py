@@ -83,6 +83,10 @@ def test_flickr8k_tar_gz_and_a_missing_dev_list(tmp_path):
         tar.add(root, arcname="Flickr8k")
     source = load_source(str(archive))
     assert len(source.train) == 9 and len(source.val) == 1  # 10 listed; the last 10% held out
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="--data .*broken.tar.gz: cannot read the archive"):
+        load_source(str(broken))
 
 
 def test_missing_layout_files_are_named(tmp_path):
