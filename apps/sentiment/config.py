@@ -29,7 +29,7 @@ class SentimentConfig:
     batch_size: int = 64
     batching: str = "buckets"  # buckets (by length), longest (pad each random batch to its longest), fixed (pad to max_length)
     num_buckets: int = 8
-    scale_batch: bool = True  # bigger batches for short buckets, about constant tokens per batch
+    scale_batch: bool = True  # batch_size for the longest bucket, proportionally bigger batches for shorter ones
     val_fraction: float = 0.2  # carved from the training split, stratified; never the test split
     max_examples: int = 0  # use only N training reviews (0: all); for quick runs
     # optimisation

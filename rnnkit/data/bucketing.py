@@ -11,8 +11,9 @@ similar length together:
 
 Boundaries come from the quantiles of a sample of the lengths, so each
 bucket gets about the same number of sequences. With `scale_batch=True`
-short buckets get bigger batches and long ones smaller, keeping the tokens
-per batch (and the work per step) about constant.
+shorter buckets get bigger batches, keeping the tokens per batch (and the
+work per step) about constant: `batch_size` is then the batch of the longest
+bucket, so no batch needs more memory than padding to `max_length` would.
 """
 
 from __future__ import annotations
@@ -58,15 +59,17 @@ def scaled_batch_sizes(
 
     Each bucket's size is computed from its longest possible sequence
     (`boundary - 1`, or `max_length` for the last), so no batch holds more
-    tokens than the budget. `reference_length` defaults to the middle
-    boundary; sizes are at least 1 and at most `max_batch_size`
-    (default `8 * batch_size`).
+    tokens than the budget. `reference_length` defaults to `max_length`:
+    the longest bucket gets `batch_size` and shorter ones proportionally
+    more, so no batch needs more memory than a batch padded to max_length
+    would. Sizes are at least 1 and at most `max_batch_size` (default
+    `8 * batch_size`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     uppers = [b - 1 for b in boundaries] + [max_length]
     if reference_length is None:
-        reference_length = uppers[len(uppers) // 2]
+        reference_length = max_length
     budget = batch_size * max(1, reference_length)
     cap = max_batch_size or 8 * batch_size
     return [int(min(cap, max(1, budget // max(1, upper)))) for upper in uppers]
@@ -98,10 +101,11 @@ class BucketPlan:
         batch_size: int,
         max_length: int | None = None,
         scale_batch: bool = False,
+        reference_length: int | None = None,
         sample_size: int | None = 10_000,
         seed: int = 0,
     ) -> BucketPlan:
-        """Boundaries from the quantiles of (a sample of) `lengths`; sizes fixed or scaled."""
+        """Boundaries from the quantiles of (a sample of) `lengths`; sizes fixed or scaled (see `scaled_batch_sizes`)."""
         values = np.asarray(lengths, dtype=np.int64)
         if values.size == 0:
             raise ValueError("BucketPlan.from_lengths needs at least one length")
@@ -111,7 +115,7 @@ class BucketPlan:
             values = np.random.default_rng(seed).choice(values, size=sample_size, replace=False)
         boundaries = quantile_boundaries(values, num_buckets, max_length)
         if scale_batch:
-            sizes = scaled_batch_sizes(boundaries, batch_size, max_length)
+            sizes = scaled_batch_sizes(boundaries, batch_size, max_length, reference_length=reference_length)
         else:
             sizes = [batch_size] * (len(boundaries) + 1)
         return cls(tuple(boundaries), tuple(sizes), int(max_length))

@@ -43,6 +43,8 @@ def test_scaled_batch_sizes_keep_tokens_per_batch_within_the_budget():
     uppers = [49, 99, 199, 400]
     tokens = [size * upper for size, upper in zip(sizes, uppers, strict=True)]
     assert max(tokens) <= 32 * 199 and min(tokens) > 0.4 * 32 * 199
+    # By default the longest bucket gets batch_size: the memory bound of padding to max_length.
+    assert scaled_batch_sizes(boundaries, batch_size=32, max_length=400) == [256, 129, 64, 32]
 
 
 def test_plan_from_lengths_and_bucket_of():
