@@ -1,13 +1,15 @@
 """Serving and TFLite exports of a tiny run: signatures, saved_model_cli in a fresh process, builtin-only TFLite."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rnnkit.cli import main as rnnkit_main
-from tests.conftest import run_python
+from tests.conftest import python_env
 
 
 def gif_bytes(frames: np.ndarray) -> bytes:
@@ -62,12 +64,11 @@ def test_serving_signatures_agree_with_the_run(tiny_run, tiny_export):
 def test_saved_model_cli_runs_it_in_a_fresh_process(tiny_export, tmp_path):
     frames = np.random.default_rng(0).uniform(0, 255, (2, 6, 32, 32, 3)).astype(np.float32)
     np.save(tmp_path / "frames.npy", frames)
-    cli = str(Path(run_python("-c", "import sys; print(sys.executable)").stdout.strip()).with_name("saved_model_cli"))
-    import subprocess
-
+    cli = str(Path(sys.executable).with_name("saved_model_cli"))
     result = subprocess.run([cli, "run", "--dir", tiny_export["saved_model"], "--tag_set", "serve",
                              "--signature_def", "serving_default", "--inputs", f"frames={tmp_path / 'frames.npy'}",
-                             "--input_exprs", "lengths=[6,2]"], capture_output=True, text=True, timeout=300)
+                             "--input_exprs", "lengths=[6,2]"], capture_output=True, text=True, timeout=300,
+                            env=python_env())
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Result for output key top_classes" in result.stdout and "Result for output key attention" in result.stdout
 
