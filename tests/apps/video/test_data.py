@@ -71,3 +71,25 @@ def test_bad_sources_are_named(tmp_path):
         find_video_root(tmp_path / "empty")
     with pytest.raises(ValueError, match="tfds:no_such_set_xyz: could not load it"):
         load_source("tfds:no_such_set_xyz")
+
+
+def test_tfds_videos_go_through_the_same_sampling_and_resizing():
+    """tfds:ucf101 needs the network; its examples ({"video", "label"}) are stood in for here."""
+    import numpy as np
+    import tensorflow as tf
+
+    from apps.video.config import VideoConfig
+    from apps.video.data import VideoSource
+    from apps.video.inputs import batches
+    from rnnkit.data.video import DecodeReport
+
+    videos = [np.full((count, 48, 64, 3), 10 * count, np.uint8) for count in (3, 20)]
+    examples = tf.data.Dataset.from_generator(
+        lambda: ({"video": video, "label": index} for index, video in enumerate(videos)),
+        output_signature={"video": tf.TensorSpec((None, 48, 64, 3), tf.uint8), "label": tf.TensorSpec((), tf.int64)})
+    source = VideoSource("tfds:stand_in", ["a", "b"], [], [], [], tfds={"train": examples, "val": examples, "test": examples})
+    config = VideoConfig(num_frames=8, image_size=16, batch_size=2)
+    inputs, labels = next(iter(batches(source, "test", config, DecodeReport(), training=False)))
+    assert inputs["frames"].shape == (2, 8, 16, 16, 3) and inputs["frames"].dtype == tf.float32
+    assert inputs["lengths"].numpy().tolist() == [3, 8] and labels.numpy().tolist() == [0, 1]
+    assert not inputs["frames"][0, 3:].numpy().any() and np.allclose(inputs["frames"][1].numpy(), 200.0)
