@@ -8,9 +8,9 @@ way the model is run differs:
   window/predict   keras-io's char-LSTM loop: model.predict on the last WINDOW characters
                    for every new one
   window/compiled  the same loop with the model call compiled (a fairer baseline)
-  stateful/1       rnnkit: one RNN step per character, state carried, one call per character
-                   (what `textgen generate` streams)
-  stateful/64      the same, 64 steps per compiled call (what serving and `generate()` use)
+  stateful/1       rnnkit: one RNN step per character, state carried, one compiled call per character
+  stateful/16      the same, 16 steps per compiled call (what `textgen generate` streams by default)
+  stateful/64      the same, 64 steps per compiled call (what `Generator.generate()` uses)
 
 Without --model a small model is trained on the built-in corpus first.
 """
@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     run_window(2, compiled=True)
     run_window(2, compiled=False)
     run_stateful(2, 1)
+    run_stateful(20, 16)
     run_stateful(70, 64)
 
     rows = []
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
         ("window/predict", args.predict_chars, lambda n: run_window(n, compiled=False)),
         ("window/compiled", args.chars, lambda n: run_window(n, compiled=True)),
         ("stateful/1", args.chars, lambda n: run_stateful(n, 1)),
+        ("stateful/16", args.chars, lambda n: run_stateful(n, 16)),
         ("stateful/64", args.chars, lambda n: run_stateful(n, 64)),
     ):
         with timer() as clock:
@@ -103,8 +105,9 @@ def main(argv=None) -> int:
     print(f"model: {run_dir} ({config.num_layers}x{config.cell.upper()}-{config.units}, vocabulary {len(vocabulary)}), "
           f"window {args.window}, temperature {temperature}")
     print_table(rows, ["method", "chars", "seconds", "chars_per_s", "x_vs_window_compiled", "x_vs_window_predict"])
-    print(f"stateful streaming (1 char per call) is {speed['stateful/1'] / speed['window/compiled']:.1f}x the compiled "
-          f"window and {speed['stateful/1'] / speed['window/predict']:.1f}x keras-io's model.predict window")
+    for name in ("stateful/1", "stateful/16", "stateful/64"):
+        print(f"{name} is {speed[name] / speed['window/compiled']:.1f}x the compiled window and "
+              f"{speed[name] / speed['window/predict']:.1f}x keras-io's model.predict window")
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
     save_result("textgen_sampling", {"machine": machine(), "model": str(run_dir), "window": args.window, "rows": rows,
                                      "peak_rss_mib": peak_rss_mib()})

@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN_DIR", help="a run folder made by `train`")
     parser.add_argument("--prime", default="", help="text to start from (characters outside the vocabulary are skipped)")
     add_sampling_arguments(parser)
-    parser.add_argument("--chunk", type=int, default=1, help="characters per compiled sampling call; the text is the same for any value (default: 1)")
+    parser.add_argument("--chunk", type=int, default=16,
+                        help="characters per compiled sampling call (1: one call per character); "
+                             "the text is the same for any value (default: 16)")
 
 
 def run(args: argparse.Namespace) -> int:
