@@ -1,5 +1,7 @@
 """FrameWise: one call of the wrapped layer over batch x time, mask passed on, .keras round trip."""
 
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -45,3 +47,13 @@ def test_rejects_inputs_without_a_time_axis_and_non_layers():
         FrameWise("conv")
     with pytest.raises(ValueError, match=r"\[batch, time, ...\]"):
         FrameWise(keras.layers.Dense(2))(np.zeros((2, 3), "float32"))
+
+
+def test_the_docstring_example_runs():
+    from rnnkit.layers import BidirectionalRNN
+
+    example = FrameWise.__doc__.split("```python", 1)[1].split("```", 1)[0]
+    namespace = {"keras": keras, "FrameWise": FrameWise, "MaskFromLengths": MaskFromLengths,
+                 "BidirectionalRNN": BidirectionalRNN}
+    exec(textwrap.dedent(example), namespace)  # our own docstring
+    assert tuple(namespace["features"].shape) == (None, 16, 16) and tuple(namespace["x"].shape) == (None, 16, 64)
