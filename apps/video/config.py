@@ -30,7 +30,7 @@ class VideoConfig:
     val_fraction: float = 0.15  # groups (_gNN_) held out of training for validation
     max_clips_per_class: int = 0  # use at most N clips of each class in each split (0: all); for quick runs
     augment: bool = True  # end to end: jitter each training clip's colours (the same over its frames)
-    cache_mib: int = 1024  # keep decoded clips in memory after the first epoch when they fit in this many MiB
+    cache_mib: int = 1024  # keep a split's decoded clips in memory after the first epoch when they fit in this many MiB
     # optimisation
     epochs: int = 15
     batch_size: int = 16
