@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BACKBONES = ("small", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")
+from rnnkit.applications import APPLICATIONS
+
+BACKBONES = ("small", *APPLICATIONS)
 CELLS = ("gru", "lstm")
 
 

@@ -23,47 +23,12 @@ from pathlib import Path
 import keras
 
 from apps.video.config import VideoConfig
+from rnnkit.applications import feature_extractor
 from rnnkit.layers import AttentionPooling, BidirectionalRNN, FrameWise, MaskFromLengths
 from rnnkit.training import optimizer_from_config
 
 BACKBONE_FILE = "backbone.keras"  # the frozen backbone of a features run
 CLASSES_FILE = "classes.json"
-
-
-def _application(name: str):
-    applications = keras.applications
-    return {
-        "mobilenet_v3_small": (applications.MobileNetV3Small, {"include_preprocessing": True}),
-        "mobilenet_v3_large": (applications.MobileNetV3Large, {"include_preprocessing": True}),
-        "efficientnet_b0": (applications.EfficientNetB0, {}),
-    }[name]
-
-
-def _keras_application(config: VideoConfig, shape: tuple[int, int, int]) -> keras.Model:
-    application, extra = _application(config.backbone)
-    choice = config.backbone_weights
-    if choice.lower() == "none":
-        return application(include_top=False, weights=None, input_shape=shape, **extra)
-    if choice.lower() == "imagenet":
-        try:
-            return application(include_top=False, weights="imagenet", input_shape=shape, **extra)
-        except Exception as error:  # the download fails with URLError, HTTPError, OSError, ...
-            raise ValueError(
-                f"--backbone-weights imagenet: could not get the ImageNet weights of {config.backbone} "
-                f"({type(error).__name__}: {str(error)[:160]}). Offline, pass --backbone-weights PATH (a Keras "
-                f"weights file of {config.backbone} without its top, e.g. from ~/.keras/models on a machine that "
-                "has it), or --backbone-weights none to train it from scratch, or use --set backbone=small"
-            ) from None
-    path = Path(choice).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"--backbone-weights {choice}: no such file (use imagenet, none or a weights file)")
-    base = application(include_top=False, weights=None, input_shape=shape, **extra)
-    try:
-        base.load_weights(str(path))
-    except Exception as error:
-        raise ValueError(f"--backbone-weights {path}: not weights of {config.backbone} without its top "
-                         f"({type(error).__name__}: {str(error)[:160]})") from None
-    return base
 
 
 def _small_cnn(config: VideoConfig, shape: tuple[int, int, int]) -> keras.Model:
@@ -92,7 +57,11 @@ def build_backbone(config: VideoConfig) -> keras.Model:
     frame; a small grid keeps enough of the layout for the RNN to see motion.
     """
     shape = (config.image_size, config.image_size, 3)
-    cnn = _small_cnn(config, shape) if config.backbone == "small" else _keras_application(config, shape)
+    if config.backbone == "small":
+        cnn = _small_cnn(config, shape)
+    else:
+        cnn = feature_extractor(config.backbone, config.backbone_weights, shape, flag="--backbone-weights",
+                                offline_hint=", or use --set backbone=small (a small CNN trained from scratch)")
     frames = keras.Input(shape, name="frame")
     feature_map = cnn(frames)
     pooled = grid_pooling(feature_map.shape[1:3], config.grid)(feature_map)
