@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tarfile
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.video import VIDEO_SUFFIXES
+from rnnkit.io import extract_archive
 
 DEMO = "demo"
 DEMO_VERSION = 4
@@ -83,16 +82,6 @@ def group_of(path: Path, class_name: str) -> str:
 
 
 # -- the UCF101 layout --------------------------------------------------------
-
-
-def _extract(archive: Path) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="rnnkit-video-"))
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as error:
-        raise ValueError(f"--data {archive}: cannot read the archive ({error})") from None
-    return target
 
 
 def _is_video(path: Path) -> bool:
@@ -165,7 +154,7 @@ def ucf_source(path: str | Path, *, split: int = 1, val_fraction: float = 0.15, 
     given = Path(path)
     if not given.exists():
         raise FileNotFoundError(f"--data {given}: no such file or folder")
-    root = _extract(given) if given.is_file() and given.name.endswith((".tar.gz", ".tgz", ".tar")) else given
+    root = extract_archive(given) if given.is_file() and given.name.endswith((".tar.gz", ".tgz", ".tar")) else given
     if not root.is_dir():
         raise ValueError(f"--data {given}: expected a folder (or .tar.gz) in the UCF101 layout (one folder per class)")
     video_root = find_video_root(root)

@@ -93,3 +93,16 @@ def test_tfds_videos_go_through_the_same_sampling_and_resizing():
     assert inputs["frames"].shape == (2, 8, 16, 16, 3) and inputs["frames"].dtype == tf.float32
     assert inputs["lengths"].numpy().tolist() == [3, 8] and labels.numpy().tolist() == [0, 1]
     assert not inputs["frames"][0, 3:].numpy().any() and np.allclose(inputs["frames"][1].numpy(), 200.0)
+
+
+def test_a_tar_gz_of_the_layout_reads_like_the_folder(tiny_demo, tmp_path):
+    import tarfile
+
+    archive = tmp_path / "ucf.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tiny_demo, arcname="UCF101")
+    source = ucf_source(archive)
+    assert len(source.test) == 24 and source.classes == list(DEMO_CLASSES)
+    (tmp_path / "broken.tar.gz").write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="broken.tar.gz: cannot read the archive"):
+        ucf_source(tmp_path / "broken.tar.gz")
