@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.textgen_sampling
 	$(BIN)/python -m bench.captioning_beam
 	$(BIN)/python -m bench.video_pipeline
+	$(BIN)/python -m bench.speech_tflite
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit apps tests bench

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 CELLS = ("gru", "lstm")
 SPLIT_BY = ("file", "speaker")
+NORMALIZE = ("batch", "clip")
 
 
 @dataclass
@@ -22,6 +23,7 @@ class SpeechConfig:
     min_freq: float = 20.0
     max_freq: float = 0.0  # 0: half the sample rate
     floor_db: float = -30.0  # mel power below this (dB re full scale) is raised to it: silence and digital zeros look alike
+    normalize: str = "batch"  # batch: one learned scale for all dB values; clip: each mel band of each clip to mean 0, variance 1 over time
     # model
     conv_blocks: int = 2
     conv_filters: int = 16  # doubled in each further block
@@ -36,6 +38,7 @@ class SpeechConfig:
     max_per_class: int = 0  # use at most N clips per class (0: all); for quick runs
     # augmentation (training only)
     time_shift_seconds: float = 0.1
+    speed_change: float = 0.0  # play clips up to this much faster or slower (0.1: +-10%; pitch moves too)
     gain_db: float = 6.0
     noise_probability: float = 0.8  # used when the source has _background_noise_ recordings
     noise_volume: float = 0.1
@@ -76,6 +79,10 @@ class SpeechConfig:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, not {self.normalize!r}")
+        if not 0.0 <= self.speed_change < 0.5:
+            raise ValueError(f"speed_change must be in [0, 0.5), not {self.speed_change}")
         if self.split_by not in SPLIT_BY:
             raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, not {self.split_by!r}")
         for name in ("sample_rate", "fft_length", "mel_bins", "conv_filters", "units", "batch_size", "epochs"):

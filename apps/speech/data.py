@@ -34,7 +34,6 @@ import hashlib
 import math
 import re
 import sys
-import tarfile
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -203,14 +202,11 @@ def limit_per_class(splits: dict[str, list[Clip]], limit: int) -> dict[str, list
     return limited
 
 
-def _extract(archive: Path) -> Path:
-    """Unpack a .tar.gz once into a temporary folder; return the folder that holds the class folders."""
-    target = Path(tempfile.mkdtemp(prefix="rnnkit-speech-"))
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"--data {archive}: not a readable .tar.gz archive ({error})") from None
+def _class_root(archive: Path) -> Path:
+    """Unpack a .tar.gz; return the folder that holds the class folders."""
+    from rnnkit.io import extract_archive
+
+    target = extract_archive(archive)
     children = [path for path in target.iterdir() if not path.name.startswith(".")]
     # speech_commands_v0.02.tar.gz unpacks flat; other archives hold one top folder.
     return children[0] if len(children) == 1 and children[0].is_dir() and not _wav_files_directly(children[0]) else target
@@ -256,7 +252,7 @@ def load_source(source: str, config) -> SpeechSource:
     if path.is_file():
         if not path.name.endswith((".tar.gz", ".tgz", ".tar")):
             raise ValueError(f"--data {source}: expected a folder of class folders or a .tar.gz of one, not a single file")
-        root = _extract(path)
+        root = _class_root(path)
         loaded = load_folder(root, config)
         loaded.name = source
         return loaded
@@ -428,7 +424,8 @@ def make_dataset(source: SpeechSource, split: str, config, *, training: bool, no
 
         def augment(example, seed_pair):
             waveform, label = example
-            seeds = tf.random.experimental.stateless_split(tf.cast(seed_pair, tf.int64), 3)
+            seeds = tf.random.experimental.stateless_split(tf.cast(seed_pair, tf.int64), 4)
+            waveform = audio.change_speed(waveform, config.speed_change, seeds[3])
             waveform = audio.time_shift(waveform, shift, seeds[0])
             waveform = audio.random_gain(waveform, config.gain_db, seeds[1])
             waveform = audio.add_background_noise(waveform, noise, config.noise_probability, config.noise_volume, seeds[2])

@@ -2,7 +2,8 @@
 
     waveform [batch, samples]  (mono, config.sample_rate, config.clip_seconds long)
       -> log-mel spectrogram            keras.layers.MelSpectrogram, dB
-      -> BatchNormalization             one learned scale/offset for the dB values
+      -> BatchNormalization             one learned scale/offset for the dB values (normalize=batch),
+         or LayerNormalization over time  each mel band of each clip to mean 0, variance 1 (normalize=clip)
       -> conv blocks                    Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool 2x2, over (time, mel)
       -> frame projection               Dense(units) per time step
       -> BidirectionalRNN(GRU | LSTM)   rnnkit, return_sequences
@@ -45,9 +46,14 @@ def build_model(config: SpeechConfig, num_classes: int) -> keras.Model:
         min_power=10.0 ** (config.floor_db / 10.0),
         name="log_mel",
     )(waveform)  # [batch, mel, time]
-    x = keras.layers.Permute((2, 1), name="time_major")(x)
+    x = keras.layers.Permute((2, 1), name="time_major")(x)  # [batch, time, mel]
+    if config.normalize == "clip":
+        # Each band of each clip to mean 0, variance 1 over time: a microphone's own colouring is a
+        # constant per band, so this takes it out (cepstral mean and variance normalisation).
+        x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="feature_norm")(x)
     x = keras.layers.Reshape((-1, config.mel_bins, 1), name="as_image")(x)
-    x = keras.layers.BatchNormalization(name="feature_norm")(x)
+    if config.normalize == "batch":
+        x = keras.layers.BatchNormalization(name="feature_norm")(x)
     for block in range(config.conv_blocks):
         x = keras.layers.Conv2D(config.conv_filters * 2**block, 3, padding="same", use_bias=False, name=f"conv_{block}")(x)
         x = keras.layers.BatchNormalization(name=f"conv_{block}_norm")(x)

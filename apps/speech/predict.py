@@ -38,9 +38,9 @@ class _KerasScorer:
         self.clip_seconds = config.clip_seconds
 
     def __call__(self, path: Path):
-        waveform, info = self.decoder.file(path)
         import numpy as np
 
+        waveform, info = self.decoder.file(path)
         return np.asarray(self.model(waveform[None], training=False))[0], info
 
 

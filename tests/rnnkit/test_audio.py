@@ -127,6 +127,10 @@ def test_augmentation_is_seeded_and_keeps_the_shape():
     np.testing.assert_array_equal(shifted, audio.time_shift(waveform, 400, seed))
     assert not np.allclose(noisy, waveform) and np.abs(noisy).max() <= 1.0
     np.testing.assert_array_equal(audio.add_background_noise(waveform, noise, 0.0, 0.5, seed), waveform)
+    faster = audio.change_speed(tf.constant(tone(400, 1.0, RATE), tf.float32), 0.2, seed).numpy()
+    peak = int(np.abs(np.fft.rfft(faster)).argmax())  # 400 Hz moved by the speed factor, within 20%
+    assert faster.shape == (RATE,) and peak != 400 and 320 <= peak <= 480
+    np.testing.assert_array_equal(faster, audio.change_speed(tf.constant(tone(400, 1.0, RATE), tf.float32), 0.2, seed))
     louder = audio.random_gain(waveform, 6.0, seed)
     ratio = float(tf.reduce_max(tf.abs(louder)) / tf.reduce_max(tf.abs(waveform)))
     assert 10 ** (-6 / 20) <= ratio <= 10 ** (6 / 20)

@@ -1,5 +1,7 @@
 """The speech model: probabilities from raw waveforms, batch independence, the unrolled twin, .keras round trip."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -50,6 +52,15 @@ def test_unrolled_twin_and_keras_round_trip_give_the_same_outputs(model, wavefor
     model.save(path)
     reloaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     np.testing.assert_allclose(np.asarray(reloaded(waveforms)), expected, atol=1e-6)
+
+
+def test_clip_normalization_ignores_the_recording_level():
+    keras.utils.set_random_seed(0)
+    model = build_model(dataclasses.replace(CONFIG, normalize="clip"), 5)
+    clip = np.random.default_rng(2).uniform(-0.3, 0.3, size=(1, CONFIG.clip_samples)).astype(np.float32)
+    # Twice as loud is +6 dB in every band: a constant the per-clip normalization takes out.
+    np.testing.assert_allclose(np.asarray(model(2 * clip)), np.asarray(model(clip)), atol=1e-4)
+    assert not np.allclose(np.asarray(build_model(CONFIG, 5)(2 * clip)), np.asarray(build_model(CONFIG, 5)(clip)), atol=1e-4)
 
 
 def test_config_refuses_impossible_settings():
