@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -207,23 +208,39 @@ def ucf_source(path: str | Path, *, split: int = 1, val_fraction: float = 0.15, 
 # -- TensorFlow Datasets ------------------------------------------------------
 
 
+def _reachable(host: str, seconds: float = 5.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=seconds).close()
+    except OSError:
+        return False
+    return True
+
+
 def tfds_source(name: str, val_fraction: float = 0.15) -> VideoSource:
     """UCF101 through tfds (`ucf101` or e.g. `ucf101/ucf101_1_256`); videos arrive decoded.
 
     tfds gives no group names, so validation is the last `val_fraction` of the
     train split (file order, which keeps most groups together).
     """
+    offline = ("tfds downloads UCF101 (6.5 GB) on first use, which needs the network; offline, pass a folder in "
+               "the UCF101 layout (one folder per class, with ucfTrainTestlist/) instead")
     try:
         import tensorflow_datasets as tfds
 
         builder = tfds.builder(name)
+        if not builder.is_prepared():
+            # tfds retries a failing download for minutes; without a route to the data, say so at once.
+            host = urlparse(builder.info.homepage or "").hostname
+            if host and not _reachable(host):
+                raise ValueError(f"--data tfds:{name}: {host} cannot be reached. {offline}")
         builder.download_and_prepare()
+    except ValueError:
+        raise
     except Exception as error:
-        raise ValueError(
-            f"--data tfds:{name}: could not load it ({type(error).__name__}: {str(error)[:200]}). "
-            "tfds downloads UCF101 (6.5 GB) on first use, which needs the network; offline, pass a folder in "
-            "the UCF101 layout (one folder per class, with ucfTrainTestlist/) instead"
-        ) from None
+        raise ValueError(f"--data tfds:{name}: could not load it ({type(error).__name__}: {str(error)[:200]}). "
+                         f"{offline}") from None
     keep = max(1, min(99, round(100 * (1 - val_fraction))))
     datasets = {
         "train": builder.as_dataset(split=f"train[:{keep}%]"),

@@ -106,3 +106,11 @@ def test_a_tar_gz_of_the_layout_reads_like_the_folder(tiny_demo, tmp_path):
     (tmp_path / "broken.tar.gz").write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="broken.tar.gz: cannot read the archive"):
         ucf_source(tmp_path / "broken.tar.gz")
+
+
+def test_tfds_without_a_route_to_the_data_fails_at_once_with_what_to_do(monkeypatch):
+    from apps.video import data
+
+    monkeypatch.setattr(data, "_reachable", lambda host, seconds=5.0: False)
+    with pytest.raises(ValueError, match="cannot be reached.*UCF101 layout"):
+        data.load_source("tfds:ucf101")
