@@ -226,6 +226,7 @@ def tfds_source(name: str, val_fraction: float = 0.15) -> VideoSource:
     """
     offline = ("tfds downloads UCF101 (6.5 GB) on first use, which needs the network; offline, pass a folder in "
                "the UCF101 layout (one folder per class, with ucfTrainTestlist/) instead")
+    unreachable = None
     try:
         import tensorflow_datasets as tfds
 
@@ -234,13 +235,14 @@ def tfds_source(name: str, val_fraction: float = 0.15) -> VideoSource:
             # tfds retries a failing download for minutes; without a route to the data, say so at once.
             host = urlparse(builder.info.homepage or "").hostname
             if host and not _reachable(host):
-                raise ValueError(f"--data tfds:{name}: {host} cannot be reached. {offline}")
-        builder.download_and_prepare()
-    except ValueError:
-        raise
-    except Exception as error:
+                unreachable = host
+        if unreachable is None:
+            builder.download_and_prepare()
+    except Exception as error:  # DatasetNotFoundError, download and preparation errors, ...
         raise ValueError(f"--data tfds:{name}: could not load it ({type(error).__name__}: {str(error)[:200]}). "
                          f"{offline}") from None
+    if unreachable is not None:
+        raise ValueError(f"--data tfds:{name}: {unreachable} cannot be reached. {offline}")
     keep = max(1, min(99, round(100 * (1 - val_fraction))))
     datasets = {
         "train": builder.as_dataset(split=f"train[:{keep}%]"),
