@@ -432,8 +432,9 @@ def make_dataset(source: SpeechSource, split: str, config, *, training: bool, no
             return tf.ensure_shape(waveform, [clip_samples]), label
 
         dataset = tf.data.Dataset.zip((dataset, randoms)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    batch = batch_size or config.batch_size
-    return dataset.batch(batch, drop_remainder=training and size >= 2 * batch).prefetch(tf.data.AUTOTUNE)
+    # No drop_remainder: with a static batch size, Keras 3.15 counts one phantom batch per pass over a
+    # dataset of unknown length (as skipping bad files makes it) and under-reports accuracy and loss.
+    return dataset.batch(batch_size or config.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 # -- the demo set -----------------------------------------------------------

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def steps_per_epoch(clips: int, batch_size: int) -> int:
-    """Batches per epoch as make_dataset(training=True) cuts them."""
-    return clips // batch_size if clips >= 2 * batch_size else max(1, -(-clips // batch_size))
+    """Batches per epoch as make_dataset cuts them (the last one may be short)."""
+    return max(1, -(-clips // batch_size))
 
 
 def prepare_data(source_name: str, config: SpeechConfig, verbose: bool = True):
