@@ -62,6 +62,7 @@ def make_wav_folder(root: Path, per_class: int = 8) -> dict[str, Path]:
     corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\x07" * 7)
     empty = root / "hiss" / train_share_name("hiss", "empty")
     empty.write_bytes(b"")
+    special["8k"] = root / "rising" / "speaker0_0.wav"  # index 0: the first of RATES
     return {**special, "corrupt": corrupt, "empty": empty}
 
 

@@ -35,17 +35,18 @@ def test_evaluate_json_report_and_plots(tiny_run, wav_folder, tmp_path, capsys):
 
 def test_predict_gives_the_top_three_words_and_names_bad_files(tiny_run, wav_folder, tmp_path, capsys):
     _, files = wav_folder
-    inputs = [files["stereo"], files["long"], files["float"], files["corrupt"], files["empty"], tmp_path / "missing.wav"]
+    inputs = [files["8k"], files["stereo"], files["long"], files["float"], files["corrupt"], files["empty"],
+              tmp_path / "missing.wav"]
     code = rnnkit_main(["speech", "predict", "--model", str(tiny_run), *map(str, inputs)])
     captured = capsys.readouterr()
     assert code == 2  # some files failed; the others were still scored
     lines = captured.out.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     for line in lines:
         words = line.split(": ", 1)[1].split("  (")[0].split()
         probabilities = [float(value) for value in words[1::2]]
         assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.002  # printed to 3 decimals
-    assert "30.0 s file: scored its loudest 0.5 s" in lines[1]
+    assert "30.0 s file: scored its loudest 0.5 s" in lines[2]
     errors = captured.err
     assert f"{files['corrupt']}: corrupt WAV" in errors and f"{files['empty']}: empty file" in errors
     assert "missing.wav: no such file" in errors

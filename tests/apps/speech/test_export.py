@@ -37,26 +37,26 @@ def test_serving_signature_takes_wav_bytes_and_answers_bad_ones_per_clip(served,
     from rnnkit.data.audio import ClipDecoder
 
     _, files = wav_folder
-    names = ["stereo", "long", "float", "corrupt", "empty"]
+    names = ["8k", "stereo", "long", "float", "corrupt", "empty"]
     out = served.signatures["serving_default"](wav=tf.constant([files[name].read_bytes() for name in names]))
     errors = [error.decode() for error in out["error"].numpy()]
-    assert errors[:3] == ["", "", ""] and "corrupt WAV" in errors[3] and errors[4] == "empty file (0 bytes)"
-    assert out["sample_rate"].numpy().tolist()[:3] == [44100, 16000, 22050]
-    assert out["duration"].numpy()[1] == pytest.approx(30.0)
-    assert out["label"].numpy().tolist()[3:] == [b"", b""] and not out["probabilities"].numpy()[3:].any()
+    assert errors[:4] == ["", "", "", ""] and "corrupt WAV" in errors[4] and errors[5] == "empty file (0 bytes)"
+    assert out["sample_rate"].numpy().tolist()[:4] == [8000, 44100, 16000, 22050]
+    assert out["duration"].numpy()[2] == pytest.approx(30.0)
+    assert out["label"].numpy().tolist()[4:] == [b"", b""] and not out["probabilities"].numpy()[4:].any()
     model, labels, config = load_run(tiny_run)
     decoder = ClipDecoder(config.sample_rate, config.clip_samples, config.crop)
-    waveforms = np.stack([decoder.file(files[name])[0] for name in names[:3]])
+    waveforms = np.stack([decoder.file(files[name])[0] for name in names[:4]])
     expected = np.asarray(model(waveforms))
-    np.testing.assert_allclose(out["probabilities"].numpy()[:3], expected, atol=1e-5)
-    assert [label.decode() for label in out["label"].numpy()[:3]] == [labels[i] for i in expected.argmax(1)]
-    assert out["top_labels"].shape == (5, 3) and out["attention"].shape[0] == 5
+    np.testing.assert_allclose(out["probabilities"].numpy()[:4], expected, atol=1e-5)
+    assert [label.decode() for label in out["label"].numpy()[:4]] == [labels[i] for i in expected.argmax(1)]
+    assert out["top_labels"].shape == (6, 3) and out["attention"].shape[0] == 6
 
     # The waveform signature: any length, padded or cut; the same answer for the same samples.
     waveform = served.signatures["waveform"](waveform=tf.constant(waveforms))
     np.testing.assert_allclose(waveform["probabilities"].numpy(), expected, atol=1e-5)
     short = served.signatures["waveform"](waveform=tf.constant(waveforms[:, :5000]))
-    assert short["probabilities"].shape == (3, 3)
+    assert short["probabilities"].shape == (4, 3)
 
 
 def test_saved_model_cli_runs_both_signatures_in_a_fresh_process(tiny_export, wav_folder, tmp_path):
