@@ -110,7 +110,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None, help="where plots and the metrics file go (default: RUN_DIR/eval)")
 
 
-def add_tune_arguments(parser: argparse.ArgumentParser, config_cls: type | None) -> None:
+def add_tune_arguments(parser: argparse.ArgumentParser, config_cls: type | None, units: str | None = None) -> None:
+    """The `tune` flags; with `units` (e.g. "32,64,128") also `--units`, the RNN sizes the search may pick."""
     parser.add_argument("--data", default="demo", metavar="SOURCE", help=DATA_HELP + " (default: demo)")
     parser.add_argument("--out", required=True, metavar="TUNE_DIR", help="search folder; rerunning on it resumes the search")
     parser.add_argument("--trials", type=int, default=10, help="maximum number of trials (default: 10)")
@@ -118,6 +119,8 @@ def add_tune_arguments(parser: argparse.ArgumentParser, config_cls: type | None)
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (hyperband: the maximum; default: the config's epochs)")
     add_config_arguments(parser, config_cls)
     parser.add_argument("--seed", type=int, default=None, help="random seed of the search (default: the config's seed)")
+    if units is not None:
+        parser.add_argument("--units", default=units, help=f"comma-separated RNN unit counts to try (default: {units})")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -258,6 +261,29 @@ def resolve_tune_config(config_cls: type, args: argparse.Namespace):
         base = dataclasses.replace(base, epochs=args.epochs)
     seed = args.seed if getattr(args, "seed", None) is not None else base.seed
     return base, seed
+
+
+def tune_units(args: argparse.Namespace) -> list[int]:
+    """The sizes given by `--units`; at least one."""
+    units = int_list(args.units, "--units")
+    if not units:
+        raise ValueError("--units: give at least one size, e.g. --units 64,128")
+    return units
+
+
+def run_search(app: str, args: argparse.Namespace, base, seed: int, **search_kwargs):
+    """rnnkit.tuning.search() with the `tune` flags filled in, then the command that trains the best config.
+
+    `search_kwargs` are the app's own parts: build_model, space, train_data, val_data, objective, ...
+    Returns the SearchResult, or None on a distributed-tuning worker."""
+    from rnnkit.tuning import search
+
+    result = search(base_config=base, out_dir=args.out, tuner=args.tuner, max_trials=args.trials, epochs=base.epochs,
+                    seed=seed, patience=base.patience or None, **search_kwargs)
+    if result is not None:
+        print(f"train it:  python -m apps.{app}.train --data {args.data} --out RUN_DIR "
+              f"--config {result.out_dir / 'best_config.json'}")
+    return result
 
 
 def int_list(text: str, flag: str) -> list[int]:

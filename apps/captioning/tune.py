@@ -22,9 +22,8 @@ HELP = "Search decoder cell, units, attention kind, dropout and learning rate wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli.add_tune_arguments(parser, CaptioningConfig)
+    cli.add_tune_arguments(parser, CaptioningConfig, units="128,256,512")
     add_encoder_weights_argument(parser)
-    parser.add_argument("--units", default="128,256,512", help="comma-separated decoder sizes to try (default: 128,256,512)")
 
 
 def space_for(units: list[int]):
@@ -45,33 +44,20 @@ def run(args: argparse.Namespace) -> int:
     from apps.captioning.inputs import prepare
     from apps.captioning.model import build_model, compile_model
     from rnnkit.training import set_seed
-    from rnnkit.tuning import search
 
     apply_encoder_weights(args)
     base, seed = cli.resolve_tune_config(CaptioningConfig, args)
     set_seed(seed)
-    units = cli.int_list(args.units, "--units")
-    if not units:
-        raise ValueError("--units: give at least one size")
+    units = cli.tune_units(args)
     prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
     train_data, val_data = prepared.datasets(base)
     steps = prepared.steps_per_epoch(base)
-    result = search(
+    cli.run_search(
+        "captioning", args, base, seed,
         build_model=lambda config: compile_model(
             build_model(config, len(prepared.vocabulary), prepared.grid_shape, encoder=prepared.encoder), config, steps),
-        space=space_for(units),
-        base_config=base,
-        train_data=train_data,
-        val_data=val_data,
-        out_dir=args.out,
-        tuner=args.tuner,
-        max_trials=args.trials,
-        epochs=base.epochs,
-        seed=seed,
-        patience=base.patience or None,
+        space=space_for(units), train_data=train_data, val_data=val_data,
     )
-    if result is not None:
-        print(f"train it:  python -m apps.captioning.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
     return 0
 
 

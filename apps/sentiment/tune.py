@@ -19,8 +19,7 @@ HELP = "Search cell type, units, embedding size, dropouts, pooling and learning 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli.add_tune_arguments(parser, SentimentConfig)
-    parser.add_argument("--units", default="32,64,128", help="comma-separated unit counts to try (default: 32,64,128)")
+    cli.add_tune_arguments(parser, SentimentConfig, units="32,64,128")
 
 
 def space_for(units: list[int]):
@@ -44,10 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from apps.sentiment.model import build_model, compile_model
     from apps.sentiment.train import prepare
     from rnnkit.training import set_seed
-    from rnnkit.tuning import search
 
     base, seed = cli.resolve_tune_config(SentimentConfig, args)
-    units = cli.int_list(args.units, "--units")
+    units = cli.tune_units(args)
     set_seed(seed)
     reviews = load_reviews(args.data, base.val_fraction, base.seed, base.max_examples)
     print(reviews.describe())
@@ -57,24 +55,11 @@ def run(args: argparse.Namespace) -> int:
     train_data = make_dataset(train_ids, reviews.train.labels, base, plan=plan, shuffle=True)
     val_data = make_dataset(val_ids, reviews.val.labels, base, plan=plan)
     steps = steps_per_epoch(train_lengths, base, plan)
-    result = search(
+    cli.run_search(
+        "sentiment", args, base, seed,
         build_model=lambda config: compile_model(build_model(config, vocab_size), config, steps),
-        space=space_for(units),
-        base_config=base,
-        train_data=train_data,
-        val_data=val_data,
-        out_dir=args.out,
-        tuner=args.tuner,
-        max_trials=args.trials,
-        epochs=base.epochs,
-        objective="val_accuracy",
-        direction="max",
-        seed=seed,
-        patience=base.patience or None,
+        space=space_for(units), train_data=train_data, val_data=val_data, objective="val_accuracy", direction="max",
     )
-    if result is not None:
-        print(f"train it:  python -m apps.sentiment.train --data {args.data} --out RUN_DIR "
-              f"--config {result.out_dir / 'best_config.json'}")
     return 0
 
 

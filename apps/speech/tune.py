@@ -17,8 +17,7 @@ HELP = "Search cell type, units, conv filters, dropout and learning rate with Ke
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli.add_tune_arguments(parser, SpeechConfig)
-    parser.add_argument("--units", default="32,64,128", help="comma-separated RNN unit counts to try (default: 32,64,128)")
+    cli.add_tune_arguments(parser, SpeechConfig, units="32,64,128")
 
 
 def space_for(units: list[int]):
@@ -41,32 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from apps.speech.model import build_model, compile_model
     from apps.speech.train import prepare_data
     from rnnkit.training import set_seed
-    from rnnkit.tuning import search
 
     warnings.filterwarnings("ignore", message="Your input ran out of data")  # see train.py
     base, seed = cli.resolve_tune_config(SpeechConfig, args)
     set_seed(seed)
-    units = cli.int_list(args.units, "--units")
-    if not units:
-        raise ValueError("--units: give at least one size")
+    units = cli.tune_units(args)
     source, train_data, val_data, steps, _ = prepare_data(args.data, base)
-    result = search(
+    cli.run_search(
+        "speech", args, base, seed,
         build_model=lambda config: compile_model(build_model(config, len(source.labels)), config, steps),
-        space=space_for(units),
-        base_config=base,
-        train_data=train_data,
-        val_data=val_data,
-        out_dir=args.out,
-        tuner=args.tuner,
-        max_trials=args.trials,
-        epochs=base.epochs,
-        objective="val_accuracy",
-        direction="max",
-        seed=seed,
-        patience=base.patience or None,
+        space=space_for(units), train_data=train_data, val_data=val_data, objective="val_accuracy", direction="max",
     )
-    if result is not None:
-        print(f"train it:  python -m apps.speech.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
     return 0
 
 

@@ -17,8 +17,7 @@ HELP = "Search layers, units, cell type, dropout and learning rate with KerasTun
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli.add_tune_arguments(parser, TextGenConfig)
-    parser.add_argument("--units", default="128,256,512", help="comma-separated unit counts to try (default: 128,256,512)")
+    cli.add_tune_arguments(parser, TextGenConfig, units="128,256,512")
     parser.add_argument("--max-layers", type=int, default=3, help="try 1..N stacked layers (default: 3)")
 
 
@@ -39,19 +38,11 @@ def space_for(units: list[int], max_layers: int):
 def run(args: argparse.Namespace) -> int:
     from apps.textgen.data import Vocabulary, load_text, make_dataset
     from apps.textgen.model import build_model, compile_model
-    from rnnkit.config import load_config
     from rnnkit.training import set_seed
-    from rnnkit.tuning import search
 
-    base = load_config(TextGenConfig, args.config, args.overrides)
-    if args.epochs:
-        base = dataclasses.replace(base, epochs=args.epochs)
-    seed = args.seed if args.seed is not None else base.seed
+    base, seed = cli.resolve_tune_config(TextGenConfig, args)
     set_seed(seed)
-    try:
-        units = [int(value) for value in args.units.split(",") if value.strip()]
-    except ValueError:
-        raise ValueError(f"--units {args.units!r}: expected comma-separated integers such as 128,256") from None
+    units = cli.tune_units(args)
     source = load_text(args.data, base.val_fraction, base.max_chars)
     vocabulary = Vocabulary.from_text(source.train + source.val)
     train_ids, _ = vocabulary.encode(source.train)
@@ -59,21 +50,11 @@ def run(args: argparse.Namespace) -> int:
     train_data = make_dataset(train_ids, base.seq_len, base.batch_size, shuffle=True, seed=seed)
     val_data = make_dataset(val_ids, base.seq_len, base.batch_size, shuffle=False)
     steps = max(1, ((len(train_ids) - 1 - base.seq_len) // base.seq_len) // base.batch_size)
-    result = search(
+    cli.run_search(
+        "textgen", args, base, seed,
         build_model=lambda config: compile_model(build_model(config, len(vocabulary)), config, steps),
-        space=space_for(units, args.max_layers),
-        base_config=base,
-        train_data=train_data,
-        val_data=val_data,
-        out_dir=args.out,
-        tuner=args.tuner,
-        max_trials=args.trials,
-        epochs=base.epochs,
-        seed=seed,
-        patience=base.patience or None,
+        space=space_for(units, args.max_layers), train_data=train_data, val_data=val_data,
     )
-    if result is not None:
-        print(f"train it:  python -m apps.textgen.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
     return 0
 
 

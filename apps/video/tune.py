@@ -23,9 +23,8 @@ HELP = "Search RNN cell and size, frame projection, dropout and learning rate wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    cli.add_tune_arguments(parser, VideoConfig)
+    cli.add_tune_arguments(parser, VideoConfig, units="32,64,128")
     add_backbone_weights_argument(parser)
-    parser.add_argument("--units", default="32,64,128", help="comma-separated RNN sizes to try (default: 32,64,128)")
 
 
 def space_for(units: list[int]):
@@ -46,34 +45,20 @@ def run(args: argparse.Namespace) -> int:
     from apps.video.inputs import prepare
     from apps.video.model import build_model, compile_model
     from rnnkit.training import set_seed
-    from rnnkit.tuning import search
 
     apply_backbone_weights(args)
     base, seed = cli.resolve_tune_config(VideoConfig, args)
     set_seed(seed)
-    units = cli.int_list(args.units, "--units")
-    if not units:
-        raise ValueError("--units: give at least one size")
+    units = cli.tune_units(args)
     prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
     steps = prepared.steps_per_epoch(base)
-    result = search(
+    cli.run_search(
+        "video", args, base, seed,
         build_model=lambda config: compile_model(build_model(config, len(prepared.classes), prepared.backbone),
                                                  config, steps),
-        space=space_for(units),
-        base_config=base,
-        train_data=prepared.train_data,
-        val_data=prepared.val_data,
-        out_dir=args.out,
-        tuner=args.tuner,
-        max_trials=args.trials,
-        epochs=base.epochs,
-        objective="val_accuracy",
-        direction="max",
-        seed=seed,
-        patience=base.patience or None,
+        space=space_for(units), train_data=prepared.train_data, val_data=prepared.val_data,
+        objective="val_accuracy", direction="max",
     )
-    if result is not None:
-        print(f"train it:  python -m apps.video.train --data {args.data} --out RUN_DIR --config {result.out_dir / 'best_config.json'}")
     return 0
 
 
