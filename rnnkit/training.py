@@ -425,6 +425,11 @@ class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
         if is_chief():
             super()._save_model()
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.model._initial_epoch:
+            print(f"restored the cluster backup after epoch {self.model._initial_epoch}")
+
 
 @dataclass
 class TrainResult:

@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.io import atomic_path
     from rnnkit.training import RunDir, fit, get_strategy, set_seed
 
+    strategy = get_strategy(args.strategy)  # first: a multi-worker strategy must exist before other TF work
     apply_encoder_weights(args)
     config = cli.resolve_train_config(CaptioningConfig, args)
     run_dir = RunDir(args.out)
     state = run_dir.prepare(args.resume)
     set_seed(config.seed)
-    strategy = get_strategy(args.strategy)
 
     vocab_path = run_dir.path / "vocab.json"
     encoder_path = run_dir.path / ENCODER_FILE
@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
         prepared = prepare(config, args.data, vocabulary=vocabulary, encoder=encoder,
                            cache_dir=run_dir.path / "cache")
     vocabulary = prepared.vocabulary
-    if not resuming:
+    if not resuming and run_dir.chief:
         vocabulary.save(vocab_path)
         save_config(config, run_dir.config_path, app="captioning", data=args.data, skipped=prepared.skipped)
-    if not config.train_encoder and not encoder_path.is_file():
+    if run_dir.chief and not config.train_encoder and not encoder_path.is_file():
         with atomic_path(encoder_path) as tmp:
             prepared.encoder.save(tmp)
     train_data, val_data = prepared.datasets(config)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         train_data, val_data, run_dir,
         epochs=config.epochs, resume=args.resume, strategy=strategy, patience=config.patience or None,
     )
-    if result.best is None or args.samples <= 0:
+    if result.best is None or args.samples <= 0 or not run_dir.chief:
         return 0
     print(f"best validation loss {result.best:.4f} (epoch {result.best_epoch}); model: {run_dir.model_path}")
     from apps.captioning.model import load_run

@@ -54,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.training import RunDir, fit, get_strategy, set_seed
 
     started = time.perf_counter()
+    strategy = get_strategy(args.strategy)  # first: a multi-worker strategy must exist before other TF work
     config = cli.resolve_train_config(SentimentConfig, args)
     run_dir = RunDir(args.out)
     run_dir.prepare(args.resume)
     set_seed(config.seed)
-    strategy = get_strategy(args.strategy)
 
     vocab_path = run_dir.path / "vocab.txt"
     resuming = args.resume and vocab_path.is_file()
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         reviews, config, load_vocabulary(vocab_path) if resuming else None
     )
     vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-    if not resuming:
+    if not resuming and run_dir.chief:
         save_vocabulary(vocabulary, vocab_path)
         save_config(config, run_dir.config_path, app="sentiment", data=args.data)
     report = padding_report(np.minimum(train_lengths, config.max_length), plan, config.batch_size, seed=config.seed)
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         mode="max",
         patience=config.patience or None,
     )
-    if result.best is None:
+    if result.best is None or not run_dir.chief:
         return 0
     epoch_seconds = [row["seconds"] for row in result.history]
     summary = {
