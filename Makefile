@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.captioning_beam
 	$(BIN)/python -m bench.video_pipeline
 	$(BIN)/python -m bench.speech_tflite
+	$(BIN)/python -m bench.sentiment_batching
+	$(BIN)/python -m bench.sentiment_latency
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit apps tests bench
