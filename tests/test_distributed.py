@@ -13,13 +13,14 @@ from tests.apps.sentiment.conftest import TINY
 from tests.cluster import Supervised, tuner_commands, worker_commands
 
 TRAIN = ["-m", "apps.sentiment.train", "--data", "demo", "--set", "max_examples=480", *TINY]
-# Two workers against one process on the same global batches, each split in two. The paths are
-# close but not identical, and we have not pinned down why: not dropout (off), not gradient
-# clipping (the same numbers with clipnorm=0), not the data (each worker's first batches are
-# exactly the two halves of the single process's; fixed-shape batches of 16 split 8 + 8). On 96 validation reviews one review is 0.0104 of accuracy, so the final results are
-# compared within these bounds (measured: 0.04 and 0.04).
-LOSS_TOLERANCE = 0.08
-ACCURACY_TOLERANCE = 0.08
+# Two workers against one process on the same global batches, each split in two: with the
+# reviews in a fixed order (shuffle=false) and fixed-shape batches of 16 split 8 + 8, the weights
+# follow the same path up to the order of floating-point sums. (With reshuffling on, the cluster
+# trains on a different, equally valid permutation each epoch than the process alone: Keras' fit
+# under MultiWorkerMirroredStrategy starts the dataset's iterators differently, while iterating
+# the distributed dataset directly gives the single process's exact order.)
+LOSS_TOLERANCE = 1e-3
+ACCURACY_TOLERANCE = 0.011  # one review of 96
 
 
 def read_json(path):
@@ -34,8 +35,7 @@ def last_epoch(run):
 
 
 def test_two_workers_train_like_one_process(tmp_path):
-    # Batches of one fixed shape, so each global batch of 16 splits into two halves of 8.
-    same = [*TRAIN, "--set", "batching=fixed", "--epochs", "3"]
+    same = [*TRAIN, "--set", "batching=fixed", "--set", "shuffle=false", "--epochs", "3"]
     single = Supervised({"single": ([*same, "--out", str(tmp_path / "single")], {})}, tmp_path)
     single.start_all()
     single.supervise(240, max_restarts=0)
@@ -50,10 +50,11 @@ def test_two_workers_train_like_one_process(tmp_path):
     alone = read_json(tmp_path / "single" / "state.json")["history"]
     together = read_json(tmp_path / "multi" / "state.json")["history"]
     assert [row["epoch"] for row in together] == [1, 2, 3]
-    one, two = alone[-1], together[-1]
-    assert two["val_accuracy"] > 0.75 and two["val_loss"] < 0.5, two  # the cluster learned the task
-    assert abs(one["val_loss"] - two["val_loss"]) < LOSS_TOLERANCE, (one, two)
-    assert abs(one["val_accuracy"] - two["val_accuracy"]) < ACCURACY_TOLERANCE, (one, two)
+    assert together[-1]["val_accuracy"] > 0.75 and together[-1]["val_loss"] < 0.5, together  # it learned the task
+    for one, two in zip(alone, together, strict=True):  # every epoch, not only the last
+        assert abs(one["loss"] - two["loss"]) < LOSS_TOLERANCE, (one, two)
+        assert abs(one["val_loss"] - two["val_loss"]) < LOSS_TOLERANCE, (one, two)
+        assert abs(one["val_accuracy"] - two["val_accuracy"]) < ACCURACY_TOLERANCE, (one, two)
     # Synchronous training: both workers report the same all-reduced metrics every epoch,
     # which two workers training apart could not.
     epochs = [[line for line in (tmp_path / f"worker{index}-1.log").read_text().splitlines() if "val_loss" in line]

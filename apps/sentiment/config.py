@@ -32,6 +32,7 @@ class SentimentConfig:
     scale_batch: bool = True  # batch_size for the longest bucket, proportionally bigger batches for shorter ones
     val_fraction: float = 0.2  # carved from the training split, stratified; never the test split
     max_examples: int = 0  # use only N training reviews (0: all); for quick runs
+    shuffle: bool = True  # reshuffle the training reviews every epoch; off only to compare runs step by step
     # optimisation
     epochs: int = 4  # the cosine schedule spans these; IMDB overfits after 2-3 epochs at full rate
     optimizer: str = "adam"

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
 
     steps = steps_per_epoch(train_lengths, config, plan)
-    train_data = make_dataset(train_ids, reviews.train.labels, config, plan=plan, shuffle=True)
+    train_data = make_dataset(train_ids, reviews.train.labels, config, plan=plan, shuffle=config.shuffle)
     val_data = make_dataset(val_ids, reviews.val.labels, config, plan=plan)
     print(f"sentiment: {steps} steps/epoch; {config.num_layers}x Bi{config.cell.upper()}-{config.units}, "
           f"embedding {config.embedding_dim}, pooling {config.pooling}")

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # The vocabulary, ids and buckets do not depend on the searched fields, so they are made once.
     vectorizer, (train_ids, train_lengths), (val_ids, _), plan = prepare(reviews, base)
     vocab_size = len(vectorizer.get_vocabulary())
-    train_data = make_dataset(train_ids, reviews.train.labels, base, plan=plan, shuffle=True)
+    train_data = make_dataset(train_ids, reviews.train.labels, base, plan=plan, shuffle=base.shuffle)
     val_data = make_dataset(val_ids, reviews.val.labels, base, plan=plan)
     steps = steps_per_epoch(train_lengths, base, plan)
     cli.run_search(
