@@ -62,14 +62,14 @@ def accuracy_by_length(lengths, correct, max_length: int) -> list[dict]:
 
 def score(probabilities, labels, lengths, max_length: int) -> dict:
     import numpy as np
+    import tensorflow as tf
 
     labels = np.asarray(labels, np.int32)
     probabilities = np.asarray(probabilities, np.float64)
     predicted = (probabilities >= 0.5).astype(np.int32)
     correct = predicted == labels
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    matrix = np.zeros((2, 2), np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
+    matrix = tf.math.confusion_matrix(labels, predicted, num_classes=2, dtype=tf.int64).numpy()
     return {
         "reviews": int(len(labels)),
         "accuracy": float(correct.mean()) if len(labels) else float("nan"),

@@ -28,12 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def classification_report(true, predicted, labels: list[str]) -> tuple[dict, list[list[int]]]:
     """Per-class precision, recall, F1 and support, and the confusion matrix (rows: true class)."""
-    import numpy as np
+    import tensorflow as tf
 
-    true, predicted = np.asarray(true), np.asarray(predicted)
-    count = len(labels)
-    matrix = np.zeros((count, count), np.int64)
-    np.add.at(matrix, (true, predicted), 1)
+    matrix = tf.math.confusion_matrix(true, predicted, num_classes=len(labels), dtype=tf.int64).numpy()
     report = {}
     for index, label in enumerate(labels):
         hits = int(matrix[index, index])

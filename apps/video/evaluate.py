@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate(classifier, data: str, split: str = "auto", out_dir: Path | None = None, plots: int = 0) -> dict:
     import numpy as np
+    import tensorflow as tf
 
     from apps.video.data import load_source
     from apps.video.inputs import batches
@@ -77,8 +78,7 @@ def evaluate(classifier, data: str, split: str = "auto", out_dir: Path | None = 
     predicted = probabilities.argmax(axis=1)
     top5 = np.argsort(-probabilities, axis=1)[:, :5]
     classes = len(classifier.classes)
-    matrix = np.zeros((classes, classes), np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
+    matrix = tf.math.confusion_matrix(labels, predicted, num_classes=classes, dtype=tf.int64).numpy()
     present = matrix.sum(axis=1) > 0
     per_class = np.diag(matrix)[present] / matrix.sum(axis=1)[present]
     picked = probabilities[np.arange(len(labels)), labels]
