@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CELLS = ("lstm", "gru")
+CELLS = ("lstm", "gru", "simple")  # simple: the Elman keras.layers.SimpleRNN
 
 
 @dataclass

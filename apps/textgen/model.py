@@ -1,6 +1,6 @@
 """The textgen model, its one-step inference twin, and generation.
 
-Training model:  chars [batch, time] -> Embedding -> (LSTM|GRU -> Dropout) x N -> Dense -> logits
+Training model:  chars [batch, time] -> Embedding -> (LSTM|GRU|SimpleRNN -> Dropout) x N -> Dense -> logits
 Step model:      char [batch] + states -> logits [batch, vocab] + new states
                  (the same layers, each RNN called through its cell once)
 Prime model:     chars [batch, time] + mask -> states after the last unmasked char
@@ -24,6 +24,7 @@ from rnnkit.sampling import sample_next
 from rnnkit.training import make_optimizer
 
 LN2 = math.log(2.0)
+RNN_CLASSES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}
 
 
 @keras.saving.register_keras_serializable(package="rnnkit.textgen")
@@ -35,7 +36,7 @@ def bits_per_char(y_true, y_pred):
 def build_model(config: TextGenConfig, vocab_size: int) -> keras.Model:
     chars = keras.Input((None,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(chars)
-    rnn_class = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    rnn_class = RNN_CLASSES[config.cell]
     for index in range(config.num_layers):
         # return_state lets the step and prime models reuse this very layer.
         x, *_ = rnn_class(config.units, return_sequences=True, return_state=True, name=f"rnn_{index}")(x)

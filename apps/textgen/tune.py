@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import sys
 
-from apps.textgen.config import TextGenConfig
+from apps.textgen.config import CELLS, TextGenConfig
 from rnnkit import cli
 
 HELP = "Search layers, units, cell type, dropout and learning rate with KerasTuner (resumable)."
@@ -27,7 +27,7 @@ def space_for(units: list[int], max_layers: int):
             base,
             num_layers=hp.Int("num_layers", 1, max_layers),
             units=hp.Choice("units", units),
-            cell=hp.Choice("cell", ["lstm", "gru"]),
+            cell=hp.Choice("cell", list(CELLS)),
             dropout=hp.Float("dropout", 0.0, 0.5, step=0.05),
             learning_rate=hp.Float("learning_rate", 3e-4, 1e-2, sampling="log"),
         )

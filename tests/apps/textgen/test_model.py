@@ -10,7 +10,7 @@ from apps.textgen.model import Generator, build_model, build_step_model, zero_st
 TEXT = "the quick brown fox jumps over the lazy dog\n" * 3
 
 
-@pytest.fixture(params=["lstm", "gru"])
+@pytest.fixture(params=["lstm", "gru", "simple"])
 def model(request):
     keras.utils.set_random_seed(0)
     config = TextGenConfig(cell=request.param, num_layers=2, units=16, embedding_dim=8)
