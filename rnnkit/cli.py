@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
 
+from rnnkit import tflog
 from rnnkit.config import describe_fields
 
 STANDARD_COMMANDS = ("train", "evaluate", "tune", "export", "predict")
@@ -138,25 +139,26 @@ def add_predict_arguments(parser: argparse.ArgumentParser, input_help: str = "in
 # -- running ----------------------------------------------------------------
 
 
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter unless the user asked for it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def build_parser(module: ModuleType, prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=getattr(module, "HELP", None))
     module.add_arguments(parser)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own start-up and C++ info logs too (as RNNKIT_DEBUG=1 does)")
     return parser
 
 
 def run_module(module: ModuleType, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """Parse `argv` with the module's flags and run it; user errors exit 2 with a message."""
-    quiet_tensorflow()
+    """Parse `argv` with the module's flags and run it; user errors exit 2 with a message.
+
+    Before the command runs, the device TensorFlow will use is said once (on stderr, so that
+    stdout stays the command's own output)."""
+    tflog.install(sys.argv if argv is None else list(argv))
     if prog is None:
         prog = f"python -m {module.__name__}"
     parser = build_parser(module, prog)
     args = parser.parse_args(argv)
     try:
+        print(tflog.describe_devices(), file=sys.stderr, flush=True)
         code = module.run(args)
     except USER_ERRORS as error:
         if os.environ.get("RNNKIT_DEBUG"):
@@ -191,6 +193,7 @@ def _app_usage(app: App) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    tflog.install(argv)
     apps = discover_apps()
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage(apps))
@@ -292,6 +295,13 @@ def int_list(text: str, flag: str) -> list[int]:
         return [int(value) for value in text.split(",") if value.strip()]
     except ValueError:
         raise ValueError(f"{flag} {text!r}: expected comma-separated integers such as 32,64") from None
+
+
+def announce_split(split: str, how: str, count: int, unit: str) -> None:
+    """Say, before any metric, what `evaluate` scores: which split, why that one, how many examples.
+
+    `how` finishes "chosen because ...", e.g. "--split auto and the source has testing_list.txt"."""
+    print(f"scoring split {split!r}: {count:,} {unit} (chosen because {how})", flush=True)
 
 
 def report_metrics(metrics: dict, out_dir, as_json: bool, title: str = "metrics") -> None:

@@ -31,12 +31,15 @@ def run(args: argparse.Namespace) -> int:
     model, vocabulary, config = load_run_model(args.model)
     source = load_text(args.data, config.val_fraction)
     if args.split == "val":
-        text, split = source.val, "validation"
+        text, split, how = source.val, "validation", f"--split val: the last {config.val_fraction:.0%} of the text"
     elif args.split == "auto" and source.test:
-        text, split = source.test, "test"
+        text, split, how = source.test, "test", "--split auto and the source has a test split of its own"
     else:
         text, split = source.all_text(), "all"
+        how = ("--split all" if args.split == "all"
+               else "--split auto and the source has no test split of its own, so all of it is scored")
     ids, unknown = vocabulary.encode(text)
+    cli.announce_split(split, how, len(ids), "characters")
     data = make_dataset(ids, config.seq_len, config.batch_size, shuffle=False)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[bits_per_char])
     loss = float(model.evaluate(data, verbose=0, return_dict=True)["loss"])
