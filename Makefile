@@ -13,6 +13,9 @@ DEMO_SETTINGS = --epochs 15 --set num_layers=1 --set units=384 --set batch_size=
 
 .PHONY: venv demo test bench lint clean
 
+# When this make started, so that `make demo` can say how long all of it took, set-up included.
+STARTED := $(shell date +%s)
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "rnnkit needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,8 @@ demo: $(STAMP)
 	$(BIN)/rnnkit textgen train --data demo --out runs/demo $(DEMO_SETTINGS) --sample-length 0
 	$(BIN)/rnnkit textgen generate --model runs/demo --prime "Return the " --length 400 --temperature 0.7 --seed 7
 	$(BIN)/rnnkit textgen export --model runs/demo --to saved_models
+	@elapsed=$$(( $$(date +%s) - $(STARTED) )); \
+	echo "make demo: done in $$((elapsed / 60)) min $$((elapsed % 60)) s (set-up included)"
 
 # pytest exits 5 when a selection (PYTEST_ARGS="-k ...") matches no test; that is not a failure.
 test: $(STAMP)
