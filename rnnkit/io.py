@@ -91,22 +91,32 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, keep_existing: bool = False) -> Iterator[Path]:
     """Yield an empty temporary directory beside `path`; rename it to `path` on success.
 
     `path` must not exist yet (a finished directory is never replaced in
     place). The temporary name starts with a dot, so TF Serving, which only
     loads all-digit version folders, ignores it while it is being written.
+
+    `keep_existing=True` is for caches that several processes may build at
+    once (the workers of a cluster on one machine): when another process has
+    put a complete `path` in place first, this one's copy is thrown away and
+    theirs is kept instead of failing.
     """
     target = Path(path)
-    if target.exists():
+    if target.exists() and not keep_existing:
         raise FileExistsError(f"{target} already exists; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a server running as another user must read it
     try:
         yield tmp
-        os.rename(tmp, target)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (keep_existing and target.is_dir()):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

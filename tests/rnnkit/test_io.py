@@ -39,3 +39,18 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
         with atomic_directory(tmp_path / "models" / "2") as scratch:
             raise ValueError("conversion failed")
     assert sorted(path.name for path in (tmp_path / "models").iterdir()) == ["1"]
+
+
+def test_a_cache_built_by_two_processes_at_once_keeps_the_first_one(tmp_path):
+    target = tmp_path / "cache" / "demo"
+    with atomic_directory(target, keep_existing=True) as mine:
+        (mine / "data.txt").write_text("mine")
+        # Meanwhile another worker on this machine finishes the same cache.
+        with atomic_directory(target, keep_existing=True) as theirs:
+            (theirs / "data.txt").write_text("theirs")
+        assert (target / "data.txt").read_text() == "theirs"
+    assert (target / "data.txt").read_text() == "theirs"
+    assert sorted(path.name for path in target.parent.iterdir()) == ["demo"], "no temporary folder left behind"
+    with pytest.raises(FileExistsError):  # without keep_existing a finished directory is never replaced
+        with atomic_directory(target):
+            pass
