@@ -7,6 +7,8 @@
     LuongAttention          multiplicative (general / dot) attention over a set of positions -> (context, weights)
     MaskedGlobalPooling1D   masked mean / max / mean_max over time
     MaskFromLengths         a mask from per-row lengths
+    RevIN                   reversible instance normalization of forecasting windows (and its inverse)
+    SegmentRNN              SegRNN: an RNN over segments of each channel, decoded in parallel per output segment
 
 The functions they are built from (mask_from_lengths, masked_mean, masked_softmax, ...)
 are in `rnnkit.masking`.
@@ -19,5 +21,7 @@ from rnnkit.layers.frame_wise import FrameWise
 from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.layers.mask_from_lengths import MaskFromLengths
 from rnnkit.layers.masked_global_pooling1d import MaskedGlobalPooling1D
+from rnnkit.layers.revin import RevIN
+from rnnkit.layers.segment_rnn import SegmentRNN
 
-__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D"]
+__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D", "RevIN", "SegmentRNN"]
