@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CELLS = ("lstm", "gru")
-POOLINGS = ("attention", "attention_max", "mean_max")
+CELLS = ("lstm", "gru", "simple")  # simple: the Elman keras.layers.SimpleRNN
+POOLINGS = ("attention", "attention_max", "mean_max", "attention_mean_max")
 TRUNCATIONS = ("head", "tail", "head_tail")
 BATCHINGS = ("buckets", "longest", "fixed")
 
@@ -17,19 +17,23 @@ class SentimentConfig:
     max_length: int = 400  # tokens kept per review; longer reviews are cut (see `truncate`)
     truncate: str = "head_tail"  # which tokens a long review keeps: head, tail, or head_tail (first quarter + last three quarters)
     # model
-    cell: str = "lstm"
+    cell: str = "lstm"  # lstm, gru or simple (Elman SimpleRNN)
     num_layers: int = 1
     units: int = 64
     embedding_dim: int = 128
     embedding_dropout: float = 0.4  # SpatialDropout1D: drops whole embedding channels of a review
     dropout: float = 0.4  # between recurrent layers and before the classifier
-    pooling: str = "attention_max"  # attention, attention_max (attention + masked max), mean_max
+    pooling: str = "attention_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
     attention_units: int = 64
+    adversarial: float = 0.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
+    pretrain_epochs: int = 0  # language-model pretraining of the embedding and first BiRNN on the training reviews (0: off)
+    pretrain_samples: int = 512  # negative classes of the pretraining sampled softmax
     # data
     batch_size: int = 64
     batching: str = "buckets"  # buckets (by length), longest (pad each random batch to its longest), fixed (pad to max_length)
     num_buckets: int = 8
-    scale_batch: bool = True  # batch_size for the longest bucket, proportionally bigger batches for shorter ones
+    scale_batch: bool = True  # buckets of reviews shorter than batch_length get proportionally bigger batches than batch_size
+    batch_length: int = 400  # with scale_batch: a batch holds about batch_size * batch_length tokens, and at least batch_size reviews
     val_fraction: float = 0.2  # carved from the training split, stratified; never the test split
     max_examples: int = 0  # use only N training reviews (0: all); for quick runs
     shuffle: bool = True  # reshuffle the training reviews every epoch; off only to compare runs step by step
@@ -51,11 +55,16 @@ class SentimentConfig:
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {', '.join(options)}, not {getattr(self, name)!r}")
         for name in ("vocab_size", "max_length", "num_layers", "units", "embedding_dim", "attention_units",
-                     "batch_size", "num_buckets", "epochs"):
+                     "batch_size", "batch_length", "num_buckets", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (padding, [UNK] and one word), not {self.vocab_size}")
+        for name in ("adversarial", "pretrain_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or positive, not {getattr(self, name)}")
+        if self.pretrain_samples < 1:
+            raise ValueError(f"pretrain_samples must be at least 1, not {self.pretrain_samples}")
         for name in ("embedding_dropout", "dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")

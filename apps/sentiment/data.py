@@ -10,8 +10,14 @@ SOURCE is one of
 
 Files that are not UTF-8, or are empty or whitespace only, are skipped and
 counted (never a crash halfway through an epoch). The validation split is
-carved from the training split (stratified, seeded); the test split, when
-the source has one, is only ever read by `evaluate`.
+carved from the training split (stratified by label, seeded) BY MOVIE when
+the source lists each review's movie (`train/urls_pos.txt` and
+`urls_neg.txt`: line N is the IMDB page of review id N, as in the original
+download), so every review of a movie is on one side: the official test
+split is about other movies, and a split by review puts titles and names on
+both sides and overstates accuracy by about 3 points. Without the lists the
+split is by review, and `Reviews.describe()` says which. The test split,
+when the source has one, is only ever read by `evaluate`.
 
 Text becomes token ids in two ways that agree with each other: inside
 TensorFlow (`standardize` + `TextVectorization`, used for training and in
@@ -44,12 +50,17 @@ PAD, UNKNOWN = "", "[UNK]"  # ids 0 and 1 of every vocabulary
 class ReviewSet:
     texts: list[str]
     labels: np.ndarray  # int32, 1 = positive
+    movies: list[str] | None = None  # the movie each review is about (IMDB title id), when the source says
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, index) -> ReviewSet:
-        return ReviewSet([self.texts[i] for i in index], self.labels[index])
+        movies = None if self.movies is None else [self.movies[i] for i in index]
+        return ReviewSet([self.texts[i] for i in index], self.labels[index], movies)
+
+    def movie_count(self) -> int:
+        return len(set(self.movies)) if self.movies is not None else 0
 
     def counts(self) -> str:
         positive = int(self.labels.sum())
@@ -88,10 +99,19 @@ class Reviews:
     val: ReviewSet
     test: ReviewSet | None
     skipped: Skipped
+    split_by: str = "review"  # how validation was carved: "movie" (urls lists) or "review"
 
     def describe(self) -> str:
         test = f", test {self.test.counts()}" if self.test is not None else ", no test split"
-        return f"{self.source}: train {self.train.counts()}, validation {self.val.counts()}{test}; {self.skipped.summary()}"
+        return (f"{self.source}: train {self.train.counts()}, validation {self.val.counts()}{test}; "
+                f"{self.split_description()}; {self.skipped.summary()}")
+
+    def split_description(self) -> str:
+        if self.split_by == "movie":
+            return (f"validation carved by movie ({self.val.movie_count()} movies held out, none of the "
+                    f"{self.train.movie_count()} training movies; from train/urls_pos.txt and urls_neg.txt)")
+        return ("validation carved by review (the source lists no movies: no train/urls_pos.txt and urls_neg.txt), "
+                "so reviews of one movie can be on both sides")
 
 
 def _member_split_and_label(name: str) -> tuple[str, int] | None:
@@ -115,6 +135,37 @@ def _decode(raw: bytes, name: str, skipped: Skipped) -> str | None:
     return text
 
 
+_URLS = re.compile(r"(?:^|/)(?:(train|test)/)?urls_(neg|pos)\.txt$")
+_REVIEW_ID = re.compile(r"^(\d+)_\d+\.txt$")
+_TITLE = re.compile(r"/title/(tt\d+)")
+
+
+def _urls_split_and_label(name: str) -> tuple[str, int] | None:
+    """`.../[train|test/]urls_{neg,pos}.txt` -> (split, label); anything else -> None."""
+    found = _URLS.search(name.replace("\\", "/"))
+    if found is None:
+        return None
+    return found.group(1) or "train", CLASS_FOLDERS[found.group(2)]
+
+
+def _wanted(name: str) -> bool:
+    return _member_split_and_label(name) is not None or _urls_split_and_label(name) is not None
+
+
+def parse_movie_list(raw: bytes, name: str) -> list[str]:
+    """Line N of an aclImdb urls file -> the movie of review id N (its IMDB title id, else the line)."""
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: not UTF-8; it should list one IMDB movie URL per review id "
+                         "(remove it to carve validation by review instead)") from None
+    movies = []
+    for line in lines:
+        title = _TITLE.search(line)
+        movies.append(title.group(1) if title else line.strip())
+    return movies
+
+
 def _folder_members(path: Path) -> Iterator[tuple[str, bytes]]:
     for file in sorted(path.rglob("*.txt")):
         yield file.relative_to(path).as_posix(), file.read_bytes()
@@ -124,7 +175,7 @@ def _archive_members(path: Path) -> Iterator[tuple[str, bytes]]:
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                if member.isfile() and _member_split_and_label(member.name) is not None:
+                if member.isfile() and _wanted(member.name):
                     handle = archive.extractfile(member)
                     if handle is not None:
                         yield member.name, handle.read()
@@ -139,8 +190,13 @@ def read_review_files(path: str | Path) -> tuple[dict[str, ReviewSet], Skipped]:
         raise FileNotFoundError(f"--data {path}: no such folder or file")
     members = _folder_members(path) if path.is_dir() else _archive_members(path)
     found: dict[str, list[tuple[str, str, int]]] = {split: [] for split in SPLITS}
+    movie_lists: dict[tuple[str, int], list[str]] = {}
     skipped = Skipped()
     for name, raw in members:
+        listed = _urls_split_and_label(name)
+        if listed is not None:
+            movie_lists[listed] = parse_movie_list(raw, f"--data {path}: {name}")
+            continue
         where = _member_split_and_label(name)
         if where is None:
             continue
@@ -151,11 +207,30 @@ def read_review_files(path: str | Path) -> tuple[dict[str, ReviewSet], Skipped]:
     for split, rows in found.items():
         if rows:
             rows.sort()
-            splits[split] = ReviewSet([text for _, text, _ in rows], np.asarray([label for *_, label in rows], np.int32))
+            splits[split] = ReviewSet([text for _, text, _ in rows], np.asarray([label for *_, label in rows], np.int32),
+                                      _movies_of(rows, split, movie_lists))
     if "train" not in splits:
         layout = "[aclImdb/]train/{neg,pos}/*.txt (or {neg,pos}/*.txt)"
         raise ValueError(f"--data {path}: no readable reviews in the layout {layout}; {skipped.summary()}")
     return splits, skipped
+
+
+def _movies_of(rows, split: str, movie_lists) -> list[str] | None:
+    """The movie of each review (name `<id>_<rating>.txt`), when both urls lists of the split exist.
+
+    A review whose id is past the end of its list, or not a number, is its own movie, so it still
+    lands on one side only.
+    """
+    lists = [movie_lists.get((split, label)) for label in (0, 1)]
+    if any(movies is None for movies in lists):
+        return None
+    movies = []
+    for name, _, label in rows:
+        review_id = _REVIEW_ID.match(name.replace("\\", "/").rsplit("/", 1)[-1])
+        index = int(review_id.group(1)) if review_id else -1
+        listed = lists[label]
+        movies.append(listed[index] if 0 <= index < len(listed) and listed[index] else f"unlisted:{name}")
+    return movies
 
 
 def read_tfds(name: str) -> tuple[dict[str, ReviewSet], Skipped]:
@@ -231,21 +306,70 @@ def split_reviews(reviews: ReviewSet, fraction: float, seed: int) -> tuple[Revie
     return reviews.subset(np.flatnonzero(~mask)), reviews.subset(np.flatnonzero(mask))
 
 
-def load_reviews(source: str, val_fraction: float = 0.2, seed: int = 1337, max_examples: int = 0) -> Reviews:
-    """Read SOURCE and carve the validation split from its training split."""
+def read_source(source: str) -> tuple[dict[str, ReviewSet], Skipped]:
+    """Every review of SOURCE by split (`train`, and `test` when it has one), uncarved."""
     if source == DEMO:
-        splits, skipped = {"train": demo_reviews(2000, seed=0), "test": demo_reviews(500, seed=1)}, Skipped()
-    elif source.startswith("tfds:"):
-        splits, skipped = read_tfds(source.split(":", 1)[1])
-    else:
-        splits, skipped = read_review_files(source)
+        return {"train": demo_reviews(2000, seed=0), "test": demo_reviews(500, seed=1)}, Skipped()
+    if source.startswith("tfds:"):
+        return read_tfds(source.split(":", 1)[1])
+    return read_review_files(source)
+
+
+def resolved_source(source: str) -> str:
+    """SOURCE with a path made absolute (what a run saves, so `evaluate` can tell its own source from another)."""
+    if source == DEMO or source.startswith("tfds:"):
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
+def same_source(first: str | None, second: str | None) -> bool:
+    """Whether two --data values name the same source (paths compared once resolved)."""
+    if not first or not second:
+        return False
+    return first == second or resolved_source(first) == resolved_source(second)
+
+
+def split_by_movie(reviews: ReviewSet, fraction: float, seed: int) -> tuple[ReviewSet, ReviewSet]:
+    """(rest, held out): whole movies held out, in random order, until `fraction` of each class is reached.
+
+    A movie is taken only while it fits in both classes' quotas, so the held-out part stays
+    stratified (to within a movie's few reviews) and no movie has reviews on both sides.
+    """
+    if reviews.movies is None:
+        raise ValueError("split_by_movie needs the movie of every review")
+    names, movie_of = np.unique(np.asarray(reviews.movies, dtype=object), return_inverse=True)
+    positives = np.bincount(movie_of, weights=reviews.labels, minlength=len(names)).astype(np.int64)
+    negatives = np.bincount(movie_of, minlength=len(names)) - positives
+    wanted = np.asarray([round(int((reviews.labels == 0).sum()) * fraction),
+                         round(int((reviews.labels == 1).sum()) * fraction)])
+    taken = np.zeros(2, np.int64)
+    held_movies = np.zeros(len(names), bool)
+    for movie in np.random.default_rng(seed).permutation(len(names)):
+        counts = np.asarray([negatives[movie], positives[movie]])
+        if (taken + counts <= wanted).all():
+            held_movies[movie] = True
+            taken += counts
+            if (taken == wanted).all():
+                break
+    mask = held_movies[movie_of]
+    return reviews.subset(np.flatnonzero(~mask)), reviews.subset(np.flatnonzero(mask))
+
+
+def load_reviews(source: str, val_fraction: float = 0.2, seed: int = 1337, max_examples: int = 0) -> Reviews:
+    """Read SOURCE and carve the validation split from its training split (by movie when it lists movies)."""
+    splits, skipped = read_source(source)
     train = splits["train"]
     if max_examples and max_examples < len(train):
         _, train = split_reviews(train, max_examples / len(train), seed + 1)
     if len(train) < 4 or len(np.unique(train.labels)) < 2:
         raise ValueError(f"--data {source}: need reviews of both classes to train on, found {train.counts()}")
-    train, val = split_reviews(train, val_fraction, seed)
-    return Reviews(source, train, val, splits.get("test"), skipped)
+    if train.movies is not None:
+        train, val = split_by_movie(train, val_fraction, seed)
+        split_by = "movie"
+    else:
+        train, val = split_reviews(train, val_fraction, seed)
+        split_by = "review"
+    return Reviews(source, train, val, splits.get("test"), skipped, split_by)
 
 
 # -- text to token ids --------------------------------------------------------
@@ -389,9 +513,12 @@ class Tokenizer:
 def bucket_plan(lengths, config):
     from rnnkit.data.bucketing import BucketPlan
 
+    lengths = np.maximum(np.minimum(lengths, config.max_length), 1)
+    # The plan ends at the longest review read, not at max_length, so a cap far above every review costs nothing.
     return BucketPlan.from_lengths(
-        np.maximum(np.minimum(lengths, config.max_length), 1), num_buckets=config.num_buckets,
-        batch_size=config.batch_size, max_length=config.max_length, scale_batch=config.scale_batch, seed=config.seed,
+        lengths, num_buckets=config.num_buckets, batch_size=config.batch_size,
+        max_length=min(config.max_length, int(lengths.max())), scale_batch=config.scale_batch,
+        reference_length=min(config.max_length, config.batch_length), min_batch_size=config.batch_size, seed=config.seed,
     )
 
 

@@ -20,8 +20,9 @@ SPLIT_CHOICES = ("auto", "test", "val", "all")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_evaluate_arguments(parser)
     parser.add_argument("--split", choices=SPLIT_CHOICES, default="auto",
-                        help="auto: test when the source has one, else all; val: the validation part carved "
-                             "from train with the run's seed (default: auto)")
+                        help="auto: the source's test/ folder when it has one, else every review; val: the part "
+                             "of the run's own training source it held out (by movie when the source lists "
+                             "movies); all: every review (default: auto)")
 
 
 def roc_auc(labels, scores) -> float:
@@ -39,7 +40,7 @@ def roc_auc(labels, scores) -> float:
 
 def length_edges(max_length: int) -> list[int]:
     """Bucket edges in tokens (before cutting): short, medium, long, and cut at max_length."""
-    return [edge for edge in (100, 200) if edge < max_length] + [max_length]
+    return [edge for edge in (100, 200, 400, 800) if edge < max_length] + [max_length]
 
 
 def accuracy_by_length(lengths, correct, max_length: int) -> list[dict]:
@@ -80,36 +81,63 @@ def score(probabilities, labels, lengths, max_length: int) -> dict:
     }
 
 
-def choose_split(reviews, split: str):
-    from apps.sentiment.data import ReviewSet
+def choose_split(source: str, split: str, config, trained_on: str | None):
+    """(reviews to score, split name, how it was chosen, skipped files) for `evaluate --split`.
 
-    if split == "val":
-        return reviews.val, "validation"
-    if split in ("auto", "test") and reviews.test is not None:
-        return reviews.test, "test"
-    if split == "test":
-        raise ValueError(f"--data {reviews.source} has no test split; use --split val or --split all")
+    The run's validation fraction, seed and max_examples describe only the source it was trained
+    on; any other source is never carved with them: `auto` scores its test/ folder when it has
+    one and otherwise every review.
+    """
     import numpy as np
 
-    parts = [reviews.train, reviews.val]
-    return ReviewSet([t for part in parts for t in part.texts], np.concatenate([p.labels for p in parts])), "all"
+    from apps.sentiment.data import ReviewSet, load_reviews, read_source, same_source
+
+    own = same_source(source, trained_on)
+    if split == "val":
+        if not own:
+            raise ValueError(f"--split val: the validation part is carved from the run's training source "
+                             f"({trained_on}) with its seed; {source} is another source, so score it with "
+                             "--split auto, test or all")
+        reviews = load_reviews(source, config.val_fraction, config.seed, config.max_examples)
+        how = (f"the part of the run's training source it held out ({reviews.split_description()}; "
+               f"val_fraction {config.val_fraction:g}, seed {config.seed})")
+        return reviews.val, "validation", how, reviews.skipped
+    splits, skipped = read_source(source)
+    if split in ("auto", "test") and "test" in splits:
+        return splits["test"], "test", "the source's own test split (its test/ folder)", skipped
+    if split == "test":
+        raise ValueError(f"--data {source} has no test split (no test/ folder); use --split all"
+                         + (" or --split val" if own else ""))
+    parts = [splits[name] for name in ("train", "test") if name in splits]
+    every = ReviewSet([text for part in parts for text in part.texts], np.concatenate([part.labels for part in parts]))
+    if split == "all":
+        how = "every review of the source (asked for with --split all)"
+    else:
+        how = "every review: the source has no test/ folder"
+    if own:
+        how += "; note: this is the run's training source, so it includes the reviews the run trained on " \
+               "(--split val scores the held-out part)"
+    else:
+        how += f"; it is not the run's training source ({trained_on}), so none of it is held out by the run's split"
+    return every, "all", how, skipped
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from apps.sentiment.data import CLASS_NAMES, encode, load_reviews, make_vectorizer
+    from apps.sentiment.data import CLASS_NAMES, encode, make_vectorizer
     from apps.sentiment.model import load_run, predict_probabilities
     from rnnkit.plots import plot_bars, plot_confusion_matrix
 
-    model, vocabulary, config, _ = load_run(args.model)
-    reviews = load_reviews(args.data, config.val_fraction, config.seed, config.max_examples)
-    chosen, split = choose_split(reviews, args.split)
+    model, vocabulary, config, trained_on = load_run(args.model)
+    chosen, split, how, skipped = choose_split(args.data, args.split, config, trained_on)
+    print(f"scoring the {split} split of {args.data}: {how}; {len(chosen)} reviews "
+          f"({int(chosen.labels.sum())} positive)", flush=True)
     vectorizer = make_vectorizer(config.vocab_size, vocabulary)
     ids, lengths = encode(vectorizer, chosen.texts, config.max_length, config.truncate)
-    metrics = {"data": args.data, "split": split,
+    metrics = {"data": args.data, "split": split, "split_chosen": how,
                **score(predict_probabilities(model, ids), chosen.labels, lengths, config.max_length),
-               "skipped_files": reviews.skipped.count}
+               "skipped_files": skipped.count}
     out = Path(args.out or Path(args.model) / "eval")
     plot_confusion_matrix(metrics["confusion_matrix"], list(CLASS_NAMES), out / "confusion_matrix.png",
                           title=f"{split}: accuracy {metrics['accuracy']:.3f}")
@@ -119,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
               notes=[f"{row['accuracy']:.3f}\nn={row['reviews']}" for row in buckets])
     metrics["plots"] = [str(out / "confusion_matrix.png"), str(out / "accuracy_by_length.png")]
     if not args.json:
-        print(reviews.skipped.summary())
+        print(skipped.summary())
         for row in metrics["accuracy_by_length"]:
             shown = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
             print(f"  {row['tokens']:>14} tokens: {row['reviews']:>6} reviews, accuracy {shown}")

@@ -115,22 +115,32 @@ def convert(model, config, quantization: str = "none", representative=None) -> b
                                    representative_dataset=representative)
 
 
-def sample_ids(config, vocabulary, source, count: int, seed: int = 0):
-    """Id rows of real held-out reviews when the source loads, else random ids of varied lengths."""
+def sample_ids(config, vocabulary, source, count: int, seed: int = 0, trained_on: str | None = None):
+    """Id rows of real reviews when the source loads, else random ids of varied lengths.
+
+    From the run's own training source (`trained_on`, default `source`) they are its held-out
+    validation reviews; from another source, a random sample of all its reviews (the run's split
+    means nothing there).
+    """
     import numpy as np
 
-    from apps.sentiment.data import Tokenizer, load_reviews
+    from apps.sentiment.data import ReviewSet, Tokenizer, load_reviews, read_source, same_source
 
     if source:
         try:
-            reviews = load_reviews(source, config.val_fraction, config.seed, config.max_examples)
+            if same_source(source, trained_on or source):
+                held_out = load_reviews(source, config.val_fraction, config.seed, config.max_examples).val
+            else:
+                splits, _ = read_source(source)
+                parts = list(splits.values())
+                held_out = ReviewSet([t for part in parts for t in part.texts], np.concatenate([p.labels for p in parts]))
         except (ValueError, FileNotFoundError) as error:
             print(f"note: cannot read {source} ({error}); verifying on random ids instead", file=sys.stderr)
         else:
             tokenizer = Tokenizer(vocabulary, config.max_length, config.truncate)
-            chosen = np.random.default_rng(seed).permutation(len(reviews.val))[:count]
-            rows = [tokenizer(reviews.val.texts[i]) for i in chosen]
-            return [row if len(row) else np.zeros(1, np.int32) for row in rows], reviews.val.labels[chosen], source
+            chosen = np.random.default_rng(seed).permutation(len(held_out))[:count]
+            rows = [tokenizer(held_out.texts[i]) for i in chosen]
+            return [row if len(row) else np.zeros(1, np.int32) for row in rows], held_out.labels[chosen], source
     rng = np.random.default_rng(seed)
     lengths = np.concatenate([[1, 2, config.max_length], rng.integers(1, config.max_length + 1, max(0, count - 3))])
     rows = [rng.integers(1, len(vocabulary), size=int(n)).astype(np.int32) for n in lengths[:count]]
@@ -169,7 +179,8 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, quantize=
         savedmodel.write_extra(scratch, "vocab.txt", "\n".join(vocabulary) + "\n")
         if with_tflite:
             float_bytes = convert(model, config)
-            rows, labels, used = sample_ids(config, vocabulary, source, max(verify_reviews, eval_reviews if quantize else 0))
+            rows, labels, used = sample_ids(config, vocabulary, source, max(verify_reviews, eval_reviews if quantize else 0),
+                                            trained_on=run_source)
             reference, _ = tflite_reference(model, config)
             keras_call = compiled_call(model)
             check = tflite.verify(

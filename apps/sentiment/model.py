@@ -2,12 +2,19 @@
 
     ids [batch, time] (0 = padding)
       -> Embedding(mask_zero) -> SpatialDropout1D
-      -> BidirectionalRNN(LSTM | GRU) x num_layers           (padding skipped in both directions)
-      -> AttentionPooling (+ masked max with pooling=attention_max)
-      -> Dropout -> Dense(1, sigmoid)                          probability of "positive"
+      -> BidirectionalRNN(LSTM | GRU | SimpleRNN) x num_layers      (padding skipped in both directions)
+      -> AttentionPooling (+ masked max with pooling=attention_max, + masked mean and max with
+         attention_mean_max; masked mean + max alone with mean_max)
+      -> Dropout -> Dense(1, sigmoid)                                 probability of "positive"
 
 The model takes token ids, so tf.data does the tokenizing once per run; the
 serving export (export.py) puts TextVectorization in front of it.
+
+Two training-only extras leave this model unchanged: `adversarial > 0` trains it
+inside `AdversarialTrainer` (the saved run holds the wrapper; `load_run` returns the
+classifier inside), and `pretrain_epochs > 0` sets the embedding and first BiRNN from
+language models trained on the training reviews first (pretrain.py), whose
+softmax layers are then dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
     ids = keras.Input((None,), dtype="int32", name="ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
     x = keras.layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
-    rnn_class = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    rnn_class = RNN_CLASSES[config.cell]
     for index in range(config.num_layers):
         if index:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{index}")(x)
@@ -38,9 +45,94 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
         pooled, _ = AttentionPooling(config.attention_units, return_attention_scores=True, name="attention")(x)
         if config.pooling == "attention_max":
             pooled = keras.layers.Concatenate(name="pooled")([pooled, MaskedGlobalPooling1D("max", name="max")(x)])
+        elif config.pooling == "attention_mean_max":
+            pooled = keras.layers.Concatenate(name="pooled")([pooled, MaskedGlobalPooling1D("mean_max", name="mean_max")(x)])
     pooled = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
     return keras.Model(ids, probability, name="sentiment")
+
+
+RNN_CLASSES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}
+
+
+@keras.saving.register_keras_serializable(package="rnnkit_sentiment")
+class AdversarialTrainer(keras.Model):
+    """Trains `classifier` on each batch and on the same batch with its embeddings moved up the loss.
+
+    The fast gradient method on the embedding table (Goodfellow et al. 2015; Miyato et al. 2016
+    for text, there on each position's normalised embedding): r = epsilon * g / ||g||_2 with g
+    the gradient of the loss with respect to the embedding table, the adversarial loss is taken
+    with the table at E + r, and the two losses' gradients are summed. It costs a second
+    forward and backward pass per step. Prediction, evaluation and export use `classifier`
+    unchanged; this wrapper only exists in the run folder so that `--resume` keeps training it.
+    """
+
+    def __init__(self, classifier, epsilon=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.classifier = classifier
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs, training=None):
+        return self.classifier(inputs, training=training)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def train_step(self, data):
+        import tensorflow as tf
+        from keras.src.losses.loss import unscale_loss_for_distribution  # what Keras' own train_step reports
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        table = self.classifier.get_layer("embedding").embeddings
+        weights = self.classifier.trainable_variables
+        index = next(i for i, weight in enumerate(weights) if weight is table)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(x)[0])
+        gradients = tape.gradient(self.optimizer.scale_loss(loss), weights)
+        direction = tf.convert_to_tensor(gradients[index])  # IndexedSlices -> dense [vocab, dim]
+        perturbation = tf.stop_gradient(self.epsilon * direction / (tf.norm(direction) + 1e-12))
+        # The adversarial pass reads the weights as tensors (stateless_call), so no variable is
+        # changed and put back: under a distribution strategy each replica perturbs its own copy.
+        values = [tf.convert_to_tensor(weight) for weight in weights]
+        frozen = [tf.convert_to_tensor(weight) for weight in self.classifier.non_trainable_variables]
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            moved = [value + perturbation if i == index else value for i, value in enumerate(values)]
+            adversarial_pred, _ = self.classifier.stateless_call(moved, frozen, x, training=True)
+            adversarial_loss = self.compute_loss(x=x, y=y, y_pred=adversarial_pred, sample_weight=sample_weight,
+                                                 training=True)
+        adversarial_gradients = tape.gradient(self.optimizer.scale_loss(adversarial_loss), values)
+        summed = [tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
+                  for a, b in zip(gradients, adversarial_gradients, strict=True)]
+        self.optimizer.apply_gradients(zip(summed, weights))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"classifier": keras.saving.serialize_keras_object(self.classifier), "epsilon": self.epsilon})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        return cls(**config)
+
+
+def classifier_of(model: keras.Model) -> keras.Model:
+    """The plain id -> probability model, with or without the training wrapper around it."""
+    return model.classifier if isinstance(model, AdversarialTrainer) else model
+
+
+def training_model(config: SentimentConfig, classifier: keras.Model) -> keras.Model:
+    """What `fit` trains: the classifier itself, or the adversarial wrapper around it."""
+    if config.adversarial > 0:
+        wrapper = AdversarialTrainer(classifier, config.adversarial, name="adversarial_trainer")
+        wrapper.build()
+        return wrapper
+    return classifier
 
 
 def compile_model(model: keras.Model, config: SentimentConfig, steps_per_epoch: int) -> keras.Model:
@@ -75,8 +167,9 @@ def load_run(run_dir):
     run = RunDir(path)
     config = read_saved_config(SentimentConfig, run.config_path)
     vocabulary = load_vocabulary(path / "vocab.txt")
-    model = keras.saving.load_model(run.trained_model_path(), compile=False)
-    source = read_json(run.config_path).get("data")
+    model = classifier_of(keras.saving.load_model(run.trained_model_path(), compile=False))
+    saved = read_json(run.config_path)
+    source = saved.get("data_resolved") or saved.get("data")
     return model, vocabulary, config, source
 
 

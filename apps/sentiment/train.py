@@ -42,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     from apps.sentiment.data import (
         load_reviews,
+        resolved_source,
         load_vocabulary,
         make_dataset,
         save_vocabulary,
         steps_per_epoch,
     )
-    from apps.sentiment.model import build_model, compile_model
+    from apps.sentiment.model import build_model, compile_model, training_model
     from rnnkit.config import config_to_dict, save_config
     from rnnkit.data.bucketing import padding_report
     from rnnkit.io import atomic_write_json
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
     if not resuming and run_dir.chief:
         save_vocabulary(vocabulary, vocab_path)
-        save_config(config, run_dir.config_path, app="sentiment", data=args.data)
+        save_config(config, run_dir.config_path, app="sentiment", data=args.data, data_resolved=resolved_source(args.data))
     report = padding_report(np.minimum(train_lengths, config.max_length), plan, config.batch_size, seed=config.seed)
     cut = float(np.mean(train_lengths > config.max_length))
     print(f"vocabulary {len(vocabulary)} ids; {cut:.1%} of training reviews are longer than max_length="
@@ -85,11 +86,27 @@ def run(args: argparse.Namespace) -> int:
     steps = steps_per_epoch(train_lengths, config, plan)
     train_data = make_dataset(train_ids, reviews.train.labels, config, plan=plan, shuffle=config.shuffle)
     val_data = make_dataset(val_ids, reviews.val.labels, config, plan=plan)
+    extras = "".join([f", adversarial embeddings (epsilon {config.adversarial:g})" if config.adversarial else "",
+                      f", {config.pretrain_epochs} epoch(s) of LM pretraining first" if config.pretrain_epochs else ""])
     print(f"sentiment: {steps} steps/epoch; {config.num_layers}x Bi{config.cell.upper()}-{config.units}, "
-          f"embedding {config.embedding_dim}, pooling {config.pooling}")
+          f"embedding {config.embedding_dim}, pooling {config.pooling}{extras}")
+
+    pretrained = pretraining = None
+    if config.pretrain_epochs and not (args.resume and run_dir.read_state()):
+        from apps.sentiment.pretrain import pretrain
+
+        pretrained, pretraining = pretrain(train_ids, len(vocabulary), config, plan)
+
+    def build():
+        classifier = build_model(config, len(vocabulary))
+        if pretrained is not None:
+            from apps.sentiment.pretrain import apply_pretrained
+
+            apply_pretrained(classifier, pretrained)
+        return compile_model(training_model(config, classifier), config, steps)
 
     result = fit(
-        lambda: compile_model(build_model(config, len(vocabulary)), config, steps),
+        build,
         train_data,
         val_data,
         run_dir,
@@ -116,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         "skipped": reviews.skipped.as_dict(),
         "reviews_cut": cut,
         "padding": report.as_dict(),
+        "validation_split": reviews.split_description(),
+        "pretraining": pretraining,
         "config": config_to_dict(config),
     }
     atomic_write_json(run_dir.path / "summary.json", summary)

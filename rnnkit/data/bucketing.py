@@ -54,6 +54,7 @@ def scaled_batch_sizes(
     *,
     reference_length: int | None = None,
     max_batch_size: int | None = None,
+    min_batch_size: int = 1,
 ) -> list[int]:
     """Per-bucket batch sizes that keep tokens per batch about `batch_size * reference_length`.
 
@@ -62,8 +63,12 @@ def scaled_batch_sizes(
     tokens than the budget. `reference_length` defaults to `max_length`:
     the longest bucket gets `batch_size` and shorter ones proportionally
     more, so no batch needs more memory than a batch padded to max_length
-    would. Sizes are at least 1 and at most `max_batch_size` (default
-    `8 * batch_size`).
+    would. Sizes are at least `min_batch_size` (default 1) and at most
+    `max_batch_size` (default `8 * batch_size`). With a `reference_length`
+    below `max_length`, `min_batch_size=batch_size` keeps the buckets longer
+    than the reference at `batch_size`: on a CPU an RNN step costs nearly the
+    same for 8 sequences as for 64, so shrinking the batch of the longest
+    sequences would multiply their sequential steps.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -72,7 +77,8 @@ def scaled_batch_sizes(
         reference_length = max_length
     budget = batch_size * max(1, reference_length)
     cap = max_batch_size or 8 * batch_size
-    return [int(min(cap, max(1, budget // max(1, upper)))) for upper in uppers]
+    floor = max(1, int(min_batch_size))
+    return [int(min(max(cap, floor), max(floor, budget // max(1, upper)))) for upper in uppers]
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class BucketPlan:
         max_length: int | None = None,
         scale_batch: bool = False,
         reference_length: int | None = None,
+        min_batch_size: int = 1,
         sample_size: int | None = 10_000,
         seed: int = 0,
     ) -> BucketPlan:
@@ -115,7 +122,8 @@ class BucketPlan:
             values = np.random.default_rng(seed).choice(values, size=sample_size, replace=False)
         boundaries = quantile_boundaries(values, num_buckets, max_length)
         if scale_batch:
-            sizes = scaled_batch_sizes(boundaries, batch_size, max_length, reference_length=reference_length)
+            sizes = scaled_batch_sizes(boundaries, batch_size, max_length, reference_length=reference_length,
+                                       min_batch_size=min_batch_size)
         else:
             sizes = [batch_size] * (len(boundaries) + 1)
         return cls(tuple(boundaries), tuple(sizes), int(max_length))

@@ -47,6 +47,17 @@ def test_scaled_batch_sizes_keep_tokens_per_batch_within_the_budget():
     assert scaled_batch_sizes(boundaries, batch_size=32, max_length=400) == [256, 129, 64, 32]
 
 
+def test_scaled_batch_sizes_floor_keeps_long_buckets_at_the_batch_size():
+    boundaries = [100, 200, 400, 1000]
+    # A reference below max_length: buckets longer than it keep batch_size instead of shrinking.
+    assert scaled_batch_sizes(boundaries, batch_size=32, max_length=2500, reference_length=400,
+                              min_batch_size=32) == [129, 64, 32, 32, 32]
+    assert scaled_batch_sizes(boundaries, batch_size=32, max_length=2500, reference_length=400) == [129, 64, 32, 12, 5]
+    plan = BucketPlan.from_lengths(list(range(1, 2001)), num_buckets=4, batch_size=8, max_length=2000,
+                                   scale_batch=True, reference_length=500, min_batch_size=8)
+    assert plan.batch_sizes == (8, 8, 8, 8) and plan.boundaries == (502, 1002, 1502)
+
+
 def test_plan_from_lengths_and_bucket_of():
     lengths = review_like_lengths()
     plan = BucketPlan.from_lengths(lengths, num_buckets=5, batch_size=16, max_length=600, scale_batch=True)

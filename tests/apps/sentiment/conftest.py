@@ -17,8 +17,20 @@ NOT_UTF8 = "aclImdb/train/pos/9000_8.txt"
 EMPTY = ("aclImdb/train/neg/9001_2.txt", "aclImdb/train/neg/9002_1.txt")
 
 
-def write_acl_imdb(root, train=320, test=80):
-    """An aclImdb-layout folder: train/test x pos/neg reviews, an ignored unsup folder and three bad files."""
+REVIEWS_PER_MOVIE = 6
+
+
+def movie_of(index: int) -> str:
+    """The fixture's movie of review id `index` (in either class folder): six ids a movie, both classes mixed."""
+    return f"tt{index // REVIEWS_PER_MOVIE:07d}"
+
+
+def write_acl_imdb(root, train=320, test=80, movies=True):
+    """An aclImdb-layout folder: train/test x pos/neg reviews, an ignored unsup folder and three bad files.
+
+    With `movies`, `train/urls_{pos,neg}.txt` list the movie of every review id as the real
+    download does (line N: the IMDB page of review id N).
+    """
     from apps.sentiment.data import demo_reviews
 
     for split, count, seed in (("train", train, 5), ("test", test, 6)):
@@ -28,6 +40,10 @@ def write_acl_imdb(root, train=320, test=80):
             folder.mkdir(parents=True, exist_ok=True)
             rating = 7 + index % 4 if label else 1 + index % 4
             (folder / f"{index}_{rating}.txt").write_text(text, encoding="utf-8")
+        if movies:
+            urls = "".join(f"http://www.imdb.com/title/{movie_of(index)}/usercomments\n" for index in range(count + 10))
+            for name in ("urls_pos.txt", "urls_neg.txt"):
+                (root / "aclImdb" / split / name).write_text(urls, encoding="utf-8")
     unsup = root / "aclImdb" / "train" / "unsup"
     unsup.mkdir(parents=True, exist_ok=True)
     (unsup / "0_0.txt").write_text("An unlabelled review that must not be read.", encoding="utf-8")
@@ -47,6 +63,11 @@ def write_archive(folder, path):
 @pytest.fixture(scope="session")
 def acl_folder(session_tmp):
     return write_acl_imdb(session_tmp / "acl")
+
+
+@pytest.fixture(scope="session")
+def acl_folder_without_movies(session_tmp):
+    return write_acl_imdb(session_tmp / "acl-no-urls", movies=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ def last_json(output: str):
 def test_train_reports_padding_skipped_files_and_writes_a_complete_run(tiny_run):
     out, output = tiny_run
     assert f"skipped 3 file(s): 1 not UTF-8 ({NOT_UTF8}); 2 empty or whitespace only" in output
+    assert "validation carved by movie" in output
     assert "length buckets" in output and "when random batches are padded to their longest" in output
     names = {path.name for path in out.iterdir()}
     assert {"config.json", "state.json", "vocab.txt", "model.keras", "history.csv", "learning_curves.png",
@@ -45,9 +46,38 @@ def test_evaluate_validation_split_matches_training(tiny_run, acl_archive, tmp_p
     code, output = run_cli(["sentiment", "evaluate", "--model", str(tiny_run[0]), "--data", str(acl_archive),
                             "--split", "val", "--json", "--out", str(tmp_path)])
     state = json.loads((tiny_run[0] / "state.json").read_text())
+    summary = json.loads((tiny_run[0] / "summary.json").read_text())
     metrics = last_json(output)
-    assert code == 0 and metrics["split"] == "validation" and metrics["reviews"] == 64
-    assert abs(metrics["accuracy"] - state["best"]) <= 1 / 64  # the same reviews (at most one rounds differently)
+    held_out = summary["val_reviews"]
+    assert code == 0 and metrics["split"] == "validation" and metrics["reviews"] == held_out
+    assert 58 <= held_out <= 64  # 20% of 320, whole movies of up to 6 reviews at a time
+    assert "carved by movie" in metrics["split_chosen"] and "carved by movie" in summary["validation_split"]
+    assert f"scoring the validation split of {acl_archive}" in output
+    assert abs(metrics["accuracy"] - state["best"]) <= 1 / held_out  # the same reviews (at most one rounds differently)
+
+
+def test_evaluate_auto_scores_a_folder_without_test_split_whole(tiny_run, tmp_path):
+    """Issue 18: another source than the run's, with no test/ folder, is scored whole, never split."""
+    from apps.sentiment.data import demo_reviews
+
+    reviews = demo_reviews(30, seed=11)
+    for index, (text, label) in enumerate(zip(reviews.texts, reviews.labels, strict=True)):
+        folder = tmp_path / "mine" / ("pos" if label else "neg")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index}_5.txt").write_text(text, encoding="utf-8")
+    code, output = run_cli(["sentiment", "evaluate", "--model", str(tiny_run[0]), "--data", str(tmp_path / "mine"),
+                            "--json", "--out", str(tmp_path / "eval")])
+    metrics = last_json(output)
+    assert code == 0 and metrics["split"] == "all" and metrics["reviews"] == 30
+    assert "not the run's training source" in metrics["split_chosen"]
+    assert output.index("scoring the all split") < output.rindex("{")  # said before the metrics
+    assert sum(map(sum, metrics["confusion_matrix"])) == 30
+
+
+def test_evaluate_refuses_the_runs_validation_split_of_another_source(tiny_run, acl_folder_without_movies, capsys):
+    code = rnnkit_main(["sentiment", "evaluate", "--model", str(tiny_run[0]), "--data", str(acl_folder_without_movies),
+                        "--split", "val"])
+    assert code == 2 and "is another source" in capsys.readouterr().err
 
 
 def test_predict_from_the_run_with_explain_and_empty_reviews(tiny_run, tmp_path, capsys):

@@ -49,7 +49,48 @@ def test_a_broken_archive_names_itself(tmp_path):
         data.read_review_files(broken)
 
 
-def test_validation_is_carved_from_train_stratified_and_reproducible(acl_archive):
+def test_validation_is_carved_by_movie_stratified_and_reproducible(acl_archive, acl_folder):
+    from tests.apps.sentiment.conftest import movie_of
+
+    first = data.load_reviews(str(acl_archive), 0.25, seed=3)
+    assert first.split_by == "movie" and "validation carved by movie" in first.describe()
+    assert first.val.texts == data.load_reviews(str(acl_folder), 0.25, seed=3).val.texts  # folder = archive
+    assert first.val.texts == data.load_reviews(str(acl_archive), 0.25, seed=3).val.texts
+    assert first.val.texts != data.load_reviews(str(acl_archive), 0.25, seed=4).val.texts
+    train_movies, val_movies = set(first.train.movies), set(first.val.movies)
+    assert train_movies and val_movies and not train_movies & val_movies  # no movie on both sides
+    # The movies come from the urls lists: line N of urls_{pos,neg}.txt is review id N's page.
+    by_text = dict(zip(first.val.texts, first.val.movies, strict=True))
+    folder = acl_folder / "train"
+    for path in sorted((folder / "pos").glob("*.txt"))[:40] + sorted((folder / "neg").glob("*.txt"))[:40]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if text in by_text:
+            assert by_text[text] == movie_of(int(path.name.split("_")[0]))
+    # Stratified to within one movie's reviews, never above either class's quota.
+    wanted = [round(int((first.train.labels == c).sum() + (first.val.labels == c).sum()) * 0.25) for c in (0, 1)]
+    held = [int((first.val.labels == c).sum()) for c in (0, 1)]
+    assert all(w - 6 <= h <= w for h, w in zip(held, wanted, strict=True)), (held, wanted)
+    assert not set(first.val.texts) & set(first.train.texts) and len(first.test) == 80
+
+
+def test_without_movie_lists_validation_is_carved_by_review_and_says_so(acl_folder_without_movies):
+    reviews = data.load_reviews(str(acl_folder_without_movies), 0.25, seed=3)
+    assert reviews.split_by == "review" and reviews.train.movies is None
+    assert "validation carved by review (the source lists no movies" in reviews.describe()
+
+
+def test_an_unreadable_movie_list_names_itself(acl_folder, tmp_path):
+    import shutil
+
+    copy = tmp_path / "aclImdb"
+    shutil.copytree(acl_folder, copy)
+    (copy / "train" / "urls_neg.txt").write_bytes(b"http://www.imdb.com/title/tt\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"train/urls_neg.txt: not UTF-8"):
+        data.load_reviews(str(copy))
+
+
+def test_validation_by_review_is_stratified_and_reproducible(acl_folder_without_movies):
+    acl_archive = acl_folder_without_movies
     first = data.load_reviews(str(acl_archive), 0.25, seed=3)
     again = data.load_reviews(str(acl_archive), 0.25, seed=3)
     other = data.load_reviews(str(acl_archive), 0.25, seed=4)

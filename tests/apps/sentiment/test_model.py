@@ -12,7 +12,7 @@ SMALL = dict(units=4, embedding_dim=6, attention_units=5, vocab_size=30)
 
 
 @pytest.mark.parametrize("cell, pooling, layers", [("lstm", "attention_max", 1), ("gru", "attention", 2),
-                                                   ("gru", "mean_max", 1)])
+                                                   ("gru", "mean_max", 1), ("simple", "attention_mean_max", 1)])
 def test_probability_ignores_padding(cell, pooling, layers):
     keras.utils.set_random_seed(0)
     model = build_model(SentimentConfig(cell=cell, pooling=pooling, num_layers=layers, **SMALL), 32)
@@ -67,3 +67,60 @@ def test_config_refuses_bad_values_with_the_field_name():
         load_config(SentimentConfig, overrides=["val_fraction=0.7"])
     with pytest.raises(ValueError, match="vocab_size must be at least 3"):
         load_config(SentimentConfig, overrides=["vocab_size=2"])
+    with pytest.raises(ValueError, match="cell must be one of lstm, gru, simple"):
+        load_config(SentimentConfig, overrides=["cell=elman"])
+    with pytest.raises(ValueError, match="adversarial must be 0"):
+        load_config(SentimentConfig, overrides=["adversarial=-1"])
+
+
+def test_adversarial_training_moves_the_weights_and_saves_only_the_classifier_for_use(tmp_path):
+    from apps.sentiment.model import AdversarialTrainer, classifier_of, compile_model, training_model
+
+    keras.utils.set_random_seed(4)
+    config = SentimentConfig(adversarial=0.5, learning_rate=0.01, epochs=1, **SMALL)
+    classifier = build_model(config, 32)
+    model = compile_model(training_model(config, classifier), config, steps_per_epoch=2)
+    assert isinstance(model, AdversarialTrainer) and classifier_of(model) is classifier
+    ids = np.random.default_rng(0).integers(0, 32, (16, 7)).astype(np.int32)
+    labels = (ids[:, 0] > 15).astype(np.float32)
+    before = classifier.get_layer("embedding").get_weights()[0].copy()
+    history = model.fit(ids, labels, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(classifier.get_layer("embedding").get_weights()[0], before)
+    model.save(tmp_path / "wrapped.keras")  # what a run's checkpoints hold, so --resume keeps the wrapper
+    loaded = keras.saving.load_model(tmp_path / "wrapped.keras", safe_mode=True)
+    assert isinstance(loaded, AdversarialTrainer) and loaded.epsilon == 0.5
+    plain = classifier_of(loaded)
+    assert type(plain).__name__ == "Functional" and plain.name == "sentiment"
+    np.testing.assert_allclose(plain(ids).numpy(), classifier(ids).numpy(), atol=1e-6)
+
+
+def test_adversarial_off_trains_the_plain_classifier():
+    from apps.sentiment.model import training_model
+
+    classifier = build_model(SentimentConfig(**SMALL), 32)
+    assert training_model(SentimentConfig(**SMALL), classifier) is classifier
+
+
+def test_pretraining_lowers_the_language_model_loss_and_is_copied_into_the_classifier():
+    import tensorflow as tf
+
+    from apps.sentiment.data import bucket_plan
+    from apps.sentiment.pretrain import apply_pretrained, pretrain
+
+    keras.utils.set_random_seed(5)
+    config = SentimentConfig(pretrain_epochs=3, pretrain_samples=8, learning_rate=0.02, batch_size=8,
+                             num_buckets=2, **SMALL)
+    rows = [[2 + (i + j) % 6 for j in range(5 + i % 7)] for i in range(48)]  # a predictable "language"
+    ids = tf.ragged.constant(rows, dtype=tf.int64)
+    lengths = np.array([len(row) for row in rows])
+    weights, report = pretrain(ids, 32, config, bucket_plan(lengths, config), log=lambda line: None)
+    losses = [epoch["loss"] for epoch in report["epochs"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    classifier = build_model(config, 32)
+    apply_pretrained(classifier, weights)
+    np.testing.assert_array_equal(classifier.get_layer("embedding").get_weights()[0], weights["embedding"][0])
+    birnn = classifier.get_layer("birnn_0")
+    for layer, key in ((birnn.forward_layer, "forward"), (birnn.backward_layer, "backward")):
+        for actual, expected in zip(layer.get_weights(), weights[key], strict=True):
+            np.testing.assert_array_equal(actual, expected)
