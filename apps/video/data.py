@@ -1,20 +1,24 @@
-"""Video sources for the video app: the UCF101 layout, tfds `ucf101`, and a generated demo set.
+"""Video sources for the video app: the UCF101 and HMDB51 layouts, tfds `ucf101`, and a generated demo set.
 
 SOURCE is one of
   demo           short clips of one shape (square, triangle or disc) on a plain background,
                  moving left, right, up or down, rotating or growing; written as real .avi
                  (MJPEG) and .mp4 (MPEG-4) files in the UCF101 layout with its split lists,
-                 once, under $RNNKIT_VIDEO_DEMO (default ~/.cache/rnnkit/video-demo-v1);
-  PATH           the UCF101 layout, as a folder or a .tar/.tar.gz of it:
-                   <Class>/v_<Class>_g<NN>_c<NN>.avi|.mp4   one folder per class (UCF-101/ inside
-                                                           PATH is found too)
-                   classInd.txt, trainlist0N.txt, testlist0N.txt   (optional, anywhere under PATH,
-                                                           e.g. ucfTrainTestlist/; N is the
-                                                           config's split)
-                 With the lists, test is testlist0N and train is trainlist0N; without them,
-                 every clip is for training and there is no test split. Validation is a
-                 share of the training *groups* (the _gNN_ of a name: one actor and scene), so
-                 that clips of one group are never on both sides;
+                 once, under $RNNKIT_VIDEO_DEMO (default ~/.cache/rnnkit/video-demo-v4);
+  PATH           one folder of clips per class, as a folder or a .tar/.tar.gz of it (a folder
+                 such as UCF-101/ below PATH is found too), with the split lists of
+                 UCF101:  <Class>/v_<Class>_g<NN>_c<NN>.avi|.mp4
+                          classInd.txt, trainlist0N.txt, testlist0N.txt (anywhere under PATH,
+                          e.g. ucfTrainTestlist/; N is the config's split)
+                 HMDB51:  <action>/<movie>_<action>_<tags>_<n>.avi
+                          <action>_test_split<N>.txt (e.g. in testTrainMulti_7030_splits/):
+                          "<clip> 1" trains, "<clip> 2" tests, "<clip> 0" is not in split N
+                 or none. A list entry matches its file with or without the extension, so
+                 re-encoded copies (.avi lists, .mp4 files) work. With lists, test is the
+                 listed test split and train the training list; without them every clip is
+                 for training and there is no test split. Validation is a share of the
+                 training *groups* (UCF101's _gNN_, one actor and scene cut from one long video;
+                 HMDB51's movie), so that clips of one group are never on both sides;
   tfds:ucf101    UCF101 through TensorFlow Datasets (downloads 6.5 GB; needs the network).
 
 A listed clip whose file is missing is skipped and counted; a clip that does not
@@ -62,6 +66,7 @@ class VideoSource:
     test: list[Clip] | None  # None: the source has no test split
     skipped: dict[str, int] = field(default_factory=dict)
     tfds: dict | None = None  # tfds:NAME sources: split name -> tf.data.Dataset of decoded videos
+    lists: str = ""  # which split lists defined train/test ("" when there were none)
 
     def split(self, name: str) -> list[Clip]:
         if name == "train":
@@ -78,8 +83,48 @@ class VideoSource:
 
 
 def group_of(path: Path, class_name: str) -> str:
+    """The clips that must stay on one side of a split: UCF101's class/gNN, HMDB51's movie, else the clip itself.
+
+    UCF101 numbers its groups per class (g08 of Archery and of Biking are
+    different videos). An HMDB51 clip is named <movie>_<action>_<tags>_<n>;
+    a movie gives clips of several actions, so its group spans classes.
+    """
     match = GROUP_PATTERN.search(path.stem)
-    return f"{class_name}/g{int(match.group(1)):02d}" if match else f"{class_name}/{path.stem}"
+    if match:
+        return f"{class_name}/g{int(match.group(1)):02d}"
+    action = f"_{class_name.lower()}_"
+    position = path.stem.lower().find(action)
+    if position > 0:
+        return f"movie/{path.stem[:position]}"
+    return f"{class_name}/{path.stem}"
+
+
+def group_folds(clips: list[Clip], folds: int, seed: int = 0) -> list[int]:
+    """A fold number (0..folds-1) per clip: each class's groups dealt round the folds, a group never split.
+
+    Every fold then holds about 1/folds of each class's groups (at least one
+    when the class has `folds` groups or more): a stratified group k-fold.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, not {folds}")
+    rng = np.random.default_rng(seed)
+    fold_of: dict[str, int] = {}
+    load = np.zeros(folds, np.int64)  # clips per fold, to even out classes whose group count is not a multiple
+    by_class: dict[int, list[str]] = {}
+    sizes: Counter = Counter(clip.group for clip in clips)
+    for clip in clips:
+        groups = by_class.setdefault(clip.label, [])
+        if clip.group not in groups:
+            groups.append(clip.group)
+    for label in sorted(by_class):
+        groups = [group for group in sorted(by_class[label]) if group not in fold_of]
+        rng.shuffle(groups)
+        order = [int(fold) for fold in np.lexsort((rng.random(folds), load))]  # emptiest folds first
+        for index, group in enumerate(groups):
+            fold = order[index % folds]
+            fold_of[group] = fold
+            load[fold] += sizes[group]
+    return [fold_of[clip.group] for clip in clips]
 
 
 # -- the UCF101 layout --------------------------------------------------------
@@ -150,8 +195,57 @@ def split_groups(clips: list[Clip], fraction: float, seed: int) -> tuple[list[Cl
     return [clip for clip in clips if clip.group not in held], [clip for clip in clips if clip.group in held]
 
 
+class _FileIndex:
+    """The clips below a video root, found by a list entry with or without its extension, in any case.
+
+    UCF101's lists and folders disagree on case in places (HandStandPushups /
+    HandstandPushups); re-encoded copies keep the lists' .avi names for .mp4
+    files; HMDB51's lists name files without their class folder.
+    """
+
+    def __init__(self, video_root: Path):
+        self.by_path: dict[str, Path] = {}
+        self.by_stem: dict[str, list[Path]] = {}
+        for path in sorted(video_root.rglob("*")):
+            if path.is_file() and _is_video(path):
+                relative = path.relative_to(video_root).as_posix().lower()
+                self.by_path[relative] = path
+                for key in (relative.rsplit(".", 1)[0], path.stem.lower(), f"{path.parent.name.lower()}/{path.stem.lower()}"):
+                    self.by_stem.setdefault(key, []).append(path)
+
+    def __len__(self) -> int:
+        return len(self.by_path)
+
+    def files(self) -> list[Path]:
+        return sorted(self.by_path.values())
+
+    def find(self, entry: str, class_name: str | None = None) -> Path | None:
+        relative = entry.strip().replace("\\", "/").lstrip("./").lower()
+        if relative in self.by_path:
+            return self.by_path[relative]
+        if class_name and f"{class_name.lower()}/{relative}" in self.by_path:
+            return self.by_path[f"{class_name.lower()}/{relative}"]
+        stem = relative.rsplit(".", 1)[0] if Path(relative).suffix.lower() in VIDEO_SUFFIXES else relative
+        keys = [stem] + ([f"{class_name.lower()}/{stem}"] if class_name else [])
+        for key in keys:
+            found = self.by_stem.get(key, [])
+            if len(found) == 1:
+                return found[0]
+            if found:  # the same clip in several encodings: any one is that clip
+                return sorted(found, key=lambda path: VIDEO_SUFFIXES.index(path.suffix.lower()))[0]
+        return None
+
+
+HMDB_SPLIT = re.compile(r"^(?P<action>.+)_test_split(?P<split>\d)\.txt$", re.IGNORECASE)
+
+
+def _hmdb_lists(root: Path, split: int) -> list[Path]:
+    return sorted(path for path in root.rglob("*_test_split*.txt")
+                  if path.is_file() and (match := HMDB_SPLIT.match(path.name)) and int(match["split"]) == split)
+
+
 def ucf_source(path: str | Path, *, split: int = 1, val_fraction: float = 0.15, seed: int = 0) -> VideoSource:
-    """Read the UCF101 layout (folder or .tar/.tar.gz); see the module docstring."""
+    """Read a folder of class folders (or a .tar/.tar.gz of one) with UCF101 or HMDB51 lists or none."""
     given = Path(path)
     if not given.exists():
         raise FileNotFoundError(f"--data {given}: no such file or folder")
@@ -159,41 +253,55 @@ def ucf_source(path: str | Path, *, split: int = 1, val_fraction: float = 0.15, 
     if not root.is_dir():
         raise ValueError(f"--data {given}: expected a folder (or .tar.gz) in the UCF101 layout (one folder per class)")
     video_root = find_video_root(root)
-    folders = sorted(child.name for child in video_root.iterdir() if child.is_dir())
+    # class folders hold clips; a folder of split lists beside them (HMDB51's) is not a class
+    folders = sorted(child.name for child in video_root.iterdir()
+                     if child.is_dir() and any(_is_video(item) for item in child.iterdir()))
     classes = _class_index(_find_list(root, "classInd.txt"), folders)
     label_of = {name.lower(): index for index, name in enumerate(classes)}
     skipped: Counter = Counter()
-    # UCF101's lists and folders disagree on case in places (HandStandPushups / HandstandPushups).
-    files = {str(p.relative_to(video_root)).lower(): p for p in video_root.rglob("*") if p.is_file() and _is_video(p)}
+    index = _FileIndex(video_root)
 
     def clip_for(path: Path) -> Clip | None:
-        class_name = path.parent.name
-        label = label_of.get(class_name.lower())
+        label = label_of.get(path.parent.name.lower())
         if label is None:
             skipped["clips of classes missing from classInd.txt"] += 1
             return None
         return Clip(path, label, group_of(path, classes[label]))
 
+    def found(entry: str, class_name: str | None = None) -> Clip | None:
+        path = index.find(entry, class_name)
+        if path is None:
+            skipped["listed clips missing from the video folders"] += 1
+            return None
+        return clip_for(path)
+
     def listed(list_path: Path) -> list[Clip]:
-        clips = []
-        for line in _read_lines(list_path):
-            relative = line.split()[0].replace("\\", "/")
-            found = files.get(relative.lower())
-            if found is None:
-                skipped["listed clips missing from the video folders"] += 1
-                continue
-            clip = clip_for(found)
-            if clip is not None:
-                clips.append(clip)
-        return clips
+        return [clip for line in _read_lines(list_path) if (clip := found(line.split()[0])) is not None]
 
     train_list = _find_list(root, f"trainlist{split:02d}.txt")
     test_list = _find_list(root, f"testlist{split:02d}.txt")
+    hmdb = _hmdb_lists(root, split) if train_list is None else []
+    lists = ""
     if train_list is not None:
         train = listed(train_list)
         test = listed(test_list) if test_list is not None else None
+        lists = train_list.name + (f" + {test_list.name}" if test_list is not None else "")
+    elif hmdb:
+        train, test = [], []
+        for list_path in hmdb:
+            action = HMDB_SPLIT.match(list_path.name)["action"]
+            for number, line in enumerate(_read_lines(list_path), start=1):
+                parts = line.split()
+                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                    raise ValueError(f"{list_path}: line {number} is {line!r}; expected '<clip> 0|1|2' (HMDB51 split)")
+                if parts[1] == "0":
+                    continue  # not part of this split
+                clip = found(parts[0], action)
+                if clip is not None:
+                    (train if parts[1] == "1" else test).append(clip)
+        lists = f"{len(hmdb)} HMDB51 *_test_split{split}.txt lists"
     else:
-        train = [clip for file in sorted(files.values()) if (clip := clip_for(file)) is not None]
+        train = [clip for file in index.files() if (clip := clip_for(file)) is not None]
         test = None
     if test:
         overlap = {clip.group for clip in train} & {clip.group for clip in test}
@@ -202,7 +310,7 @@ def ucf_source(path: str | Path, *, split: int = 1, val_fraction: float = 0.15, 
     train, val = split_groups(train, val_fraction, seed)
     if not train:
         raise ValueError(f"--data {given}: no training clip found")
-    return VideoSource(str(given), classes, train, val, test, dict(skipped))
+    return VideoSource(str(given), classes, train, val, test, dict(skipped), lists=lists)
 
 
 # -- TensorFlow Datasets ------------------------------------------------------
@@ -313,7 +421,8 @@ def write_demo(root: Path, groups: int = 20, clips_per_group: int = 5, test_grou
     from rnnkit.io import atomic_directory
 
     rng = np.random.default_rng(seed)
-    with atomic_directory(root) as scratch:
+    # keep_existing: the workers of a cluster on one machine may write the demo at the same time.
+    with atomic_directory(root, keep_existing=True) as scratch:
         videos, lists = scratch / "UCF-101", scratch / "ucfTrainTestlist"
         lists.mkdir()
         train_lines, test_lines = [], []

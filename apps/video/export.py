@@ -6,7 +6,8 @@ Writes `<to>/video/<version>/`:
         -> probabilities float32[batch, classes], attention float32[batch, T],
            top_classes string[batch, 5], top_scores float32[batch, 5]
         T (num_frames) and S (image_size) are the run's; frames beyond a clip's length are ignored.
-     classify_gif(video: string[batch])    encoded animated GIFs, decoded, sampled and resized in the graph
+     classify_gif(video: string[batch])    encoded animated GIFs, decoded, sampled (the run's `windows`
+        uniform samplings, probabilities averaged) and resized in the graph
         -> the same outputs and error: string[batch] (a non-GIF gets an error and no class)
   assets.extra/rnnkit_config.json, classes.json
   video.tflite      batch 1: frames float32[1, T, S, S, 3], lengths int32[1] -> probabilities, attention
@@ -54,21 +55,29 @@ def build_serving_archive(classifier):
         return {"probabilities": out["probabilities"], "attention": out["attention"],
                 "top_classes": tf.gather(names, indices), "top_scores": scores}
 
+    windows = config.windows if config.test_windows else 1
+
     def decode_gif(data):
         video = tf.io.decode_gif(data)
-        frames, length = sample_frames(video, frames_count)
-        return fit_frames(frames, size), length
+        sampled = [sample_frames(video, frames_count, window, windows) for window in range(windows)]
+        return fit_frames(tf.stack([frames for frames, _ in sampled]), size), sampled[0][1]
 
     def classify_gif(video):
         valid = tf.strings.substr(video, 0, 4) == "GIF8"
-        blank = (tf.zeros([frames_count, size, size, 3], tf.float32), tf.constant(0, tf.int32))
+        blank = (tf.zeros([windows, frames_count, size, size, 3], tf.float32), tf.constant(0, tf.int32))
         frames, lengths = tf.map_fn(
             lambda item: tf.cond(item[1], lambda: decode_gif(item[0]), lambda: blank), (video, valid),
-            fn_output_signature=(tf.TensorSpec([frames_count, size, size, 3], tf.float32), tf.TensorSpec([], tf.int32)))
-        out = classify(frames, lengths)
-        out["top_classes"] = tf.where(valid[:, None], out["top_classes"], "")
-        out["error"] = tf.where(valid, "", NOT_A_GIF)
-        return out
+            fn_output_signature=(tf.TensorSpec([windows, frames_count, size, size, 3], tf.float32),
+                                 tf.TensorSpec([], tf.int32)))
+        # Every window of every GIF in one batch; the probabilities are averaged over each GIF's windows.
+        out = classifier.model({"frames": tf.reshape(frames, [-1, frames_count, size, size, 3]),
+                                "lengths": tf.repeat(lengths, windows)}, training=False)
+        probabilities = tf.reduce_mean(tf.reshape(out["probabilities"], [-1, windows, len(classifier.classes)]), axis=1)
+        scores, indices = tf.math.top_k(probabilities, k=top)
+        return {"probabilities": probabilities,
+                "attention": tf.reshape(out["attention"], [-1, windows, frames_count])[:, 0],
+                "top_classes": tf.where(valid[:, None], tf.gather(names, indices), ""), "top_scores": scores,
+                "error": tf.where(valid, "", NOT_A_GIF)}
 
     archive = keras.export.ExportArchive()
     archive.track(classifier.model)
@@ -140,6 +149,7 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, atol=1e-4
             (scratch / TFLITE_NAME).write_bytes(model_bytes)
             shape = [1, config.num_frames, config.image_size, config.image_size, 3]
             meta = {"signature": "serve", "inputs": {"frames": shape, "lengths": [1]},
+                    "windows": config.windows if config.test_windows else 1,
                     "outputs": {"probabilities": [1, len(classifier.classes)], "attention": [1, config.num_frames]},
                     "frames": "RGB float32 0..255, centre-cropped and resized; right-padded with zeros past lengths",
                     "classes": classifier.classes, "verification": check.as_dict()}

@@ -5,19 +5,24 @@
                                                                               map averaged to a grid x grid
     [features, lengths] -> head:
         MaskFromLengths            padded frames (beyond each clip's length) are masked
+        Dropout "feature_dropout"  on the CNN features (0 by default)
         Dense "project" (relu)     per frame, F -> frame_units
-        BidirectionalRNN(GRU|LSTM) over the real frames only, both directions
+        BidirectionalRNN(GRU|LSTM|SimpleRNN) over the real frames only, both directions
         AttentionPooling           a weight per frame (zero on padding) -> one vector
         Dense "probabilities"      softmax over the classes
 
 With `train_backbone=False` the backbone is frozen: its features are computed
-once per clip and the model that trains is the head alone, on cached features.
+once per clip and sampling (apps.video.inputs caches them) and the model that
+trains is the head alone. With `train_backbone=True` and `fine_tune_blocks=N`
+only the last N blocks of a keras.applications backbone train (its batch-norm
+statistics stay frozen, as fine-tuning on a few clips wants).
 Either way `Classifier` puts backbone and head back together for evaluation,
 prediction and export: frames + lengths -> probabilities and attention.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -49,6 +54,43 @@ def grid_pooling(feature_map_shape, grid: int) -> keras.layers.Layer:
     return keras.layers.AveragePooling2D(pool_size=pool, strides=stride, name="grid_pool")
 
 
+BLOCK_NAME = re.compile(r"^(block_?\d+[a-z]?|expanded_conv(_\d+)?|stage\d+)(_|$)")
+
+
+def _leaf_layers(model) -> list:
+    leaves = []
+    for layer in model.layers:
+        leaves.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return leaves
+
+
+def freeze_all_but_last_blocks(cnn: keras.Model, blocks: int) -> int:
+    """Make only the last `blocks` blocks of a keras.applications CNN trainable; returns the trainable layers.
+
+    Blocks are told by layer names (block_16_..., expanded_conv_3_..., block6a_...);
+    layers after the last block (the final 1x1 convolution) go with it. Batch
+    normalization stays frozen everywhere (inference mode), so a few clips do not
+    overwrite ImageNet's statistics.
+    """
+    leaves = [layer for layer in _leaf_layers(cnn) if layer.weights]
+    names, current = [], None
+    for layer in leaves:
+        match = BLOCK_NAME.match(layer.name)
+        if match:
+            current = match.group(1)
+        names.append(current)
+    order = list(dict.fromkeys(name for name in names if name is not None))
+    if not order:
+        raise ValueError(f"{cnn.name}: no named blocks found to fine-tune; use fine_tune_blocks=0 to train it all")
+    chosen = set(order[-blocks:])
+    cnn.trainable = True
+    trainable = 0
+    for layer, name in zip(leaves, names):
+        layer.trainable = name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
+        trainable += int(layer.trainable)
+    return trainable
+
+
 def build_backbone(config: VideoConfig) -> keras.Model:
     """One frame (float 0..255, [S, S, 3]) -> a feature vector: the CNN, its map averaged to a grid, flattened.
 
@@ -62,6 +104,8 @@ def build_backbone(config: VideoConfig) -> keras.Model:
     else:
         cnn = feature_extractor(config.backbone, config.backbone_weights, shape, flag="--backbone-weights",
                                 offline_hint=", or use --set backbone=small (a small CNN trained from scratch)")
+    if config.fine_tune_blocks:
+        freeze_all_but_last_blocks(cnn, config.fine_tune_blocks)
     frames = keras.Input(shape, name="frame")
     feature_map = cnn(frames)
     pooled = grid_pooling(feature_map.shape[1:3], config.grid)(feature_map)
@@ -74,9 +118,11 @@ def build_head(config: VideoConfig, feature_dim: int, num_classes: int, unroll: 
     features = keras.Input((config.num_frames, feature_dim), name="features")
     lengths = keras.Input((), dtype="int32", name="lengths")
     x = MaskFromLengths(name="mask")([features, lengths])
+    if config.feature_dropout:
+        x = keras.layers.Dropout(config.feature_dropout, name="feature_dropout")(x)
     x = keras.layers.Dense(config.frame_units, activation="relu", name="project")(x)
     x = keras.layers.Dropout(config.dropout, name="frame_dropout")(x)
-    cell = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}[config.cell]
     x = BidirectionalRNN(cell(config.units, return_sequences=True, unroll=unroll, name="rnn"), name="birnn")(x)
     pooled, attention = AttentionPooling(config.attention_units, return_attention_scores=True, name="attention")(x)
     pooled = keras.layers.Dropout(config.dropout, name="pooled_dropout")(pooled)
@@ -131,6 +177,21 @@ class Classifier:
         out = self._compiled({"frames": tf.cast(inputs["frames"], tf.float32),
                               "lengths": tf.cast(inputs["lengths"], tf.int32)})
         return {name: value.numpy() for name, value in out.items()}
+
+    def predict_features(self, features, lengths, batch_size: int = 256) -> dict:
+        """The head alone on per-frame features [n, T, F] (a frozen backbone's cached features)."""
+        import numpy as np
+        import tensorflow as tf
+
+        if not hasattr(self, "_head"):
+            self._head = tf.function(lambda batch: self.head(batch, training=False), reduce_retracing=True)
+        parts = []
+        for start in range(0, len(features), batch_size):
+            probabilities, attention = self._head({"features": tf.constant(features[start: start + batch_size], tf.float32),
+                                                   "lengths": tf.constant(lengths[start: start + batch_size], tf.int32)})
+            parts.append((probabilities.numpy(), attention.numpy()))
+        return {"probabilities": np.concatenate([part[0] for part in parts]),
+                "attention": np.concatenate([part[1] for part in parts])}
 
     def predict(self, frames, lengths, batch_size: int = 32) -> dict:
         import numpy as np

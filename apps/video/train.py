@@ -1,8 +1,8 @@
 """Train a video classifier: per-frame CNN, masked bidirectional GRU/LSTM over frames, attention pooling.
 
     python -m apps.video.train --data demo --out runs/video-demo
-    python -m apps.video.train --data ../shared/data/UCF101 --out runs/ucf --set backbone=mobilenet_v3_small \\
-        --backbone-weights imagenet --set train_backbone=false --set image_size=160
+    python -m apps.video.train --data ../shared/data/ucf101_subset --out runs/ucf --set backbone=mobilenet_v2_0.5 \\
+        --backbone-weights ../shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5
     python -m apps.video.train --out runs/ucf --resume            # continue after an interruption
 """
 
@@ -17,6 +17,7 @@ from rnnkit import cli
 HELP = ("Train a per-frame CNN + masked bidirectional RNN + attention pooling video classifier; "
         "validation loss and accuracy every epoch.")
 
+CELL_NAMES = {"gru": "GRU", "lstm": "LSTM", "simple": "SimpleRNN"}
 WEIGHTS_HELP = ("per-frame CNN weights: imagenet (keras.applications backbones; downloaded by Keras, fails offline), "
                 "PATH to a Keras weights file of the same network, or none (random start). Default: the config's "
                 "backbone_weights")
@@ -59,13 +60,19 @@ def run(args: argparse.Namespace) -> int:
     backbone = None
     if resuming and not config.train_backbone and backbone_path.is_file():
         backbone = keras.saving.load_model(backbone_path, compile=False)
-    prepared = prepare(config, args.data, backbone=backbone, cache_dir=run_dir.path / "cache")
+    prepared = prepare(config, args.data, backbone=backbone)
     if resuming and list(read_json(classes_path)) != prepared.classes:
         raise ValueError(f"--data {args.data}: its classes differ from those {args.out} was trained on; "
                          "resume on the same data or start a new --out")
     if run_dir.chief and not resuming:
+        from rnnkit.applications import weights_source
+        from rnnkit.sources import resolved_source
+
         atomic_write_json(classes_path, prepared.classes)
-        save_config(config, run_dir.config_path, app="video", data=args.data)
+        weights = (weights_source(config.backbone_weights, config.backbone, config.image_size)
+                   if config.backbone != "small" else {"weights": config.backbone_weights})
+        save_config(config, run_dir.config_path, app="video", data=args.data, data_resolved=resolved_source(args.data),
+                    backbone_weights_source=weights)
     if run_dir.chief and prepared.backbone is not None and not backbone_path.is_file():
         with atomic_path(backbone_path) as tmp:
             prepared.backbone.save(tmp)
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"video: {prepared.train_count} training and {prepared.val_count} validation clips, "
           f"{len(prepared.classes)} classes, {steps} steps/epoch, {mode}; {config.backbone} CNN "
           f"({config.backbone_weights}) at {config.image_size}px x {config.num_frames} frames -> "
-          f"bidirectional {config.cell.upper()}-{config.units} -> attention pooling", flush=True)
+          f"bidirectional {CELL_NAMES[config.cell]}-{config.units} -> attention pooling", flush=True)
 
     result = fit(
         lambda: compile_model(build_model(config, len(prepared.classes), prepared.backbone), config, steps),

@@ -3,8 +3,9 @@
     python -m apps.video.tune --data demo --out runs/video-tune --trials 8 --epochs 6
     python -m apps.video.train --data demo --out runs/video-best --config runs/video-tune/best_config.json
 
-With a frozen backbone (--set train_backbone=false) every clip goes through the
-CNN once, the features are cached in TUNE_DIR/cache, and each trial trains the
+With a frozen backbone (--set train_backbone=false, and the default for a
+keras.applications backbone) every clip goes through the CNN once, its features
+are cached per clip (apps.video.inputs.FeatureCache), and each trial trains the
 head only: the quick way to search. End to end, every trial trains the CNN too.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from apps.video.config import VideoConfig
 from apps.video.train import add_backbone_weights_argument, apply_backbone_weights
@@ -31,7 +31,7 @@ def space_for(units: list[int]):
     def space(hp, base: VideoConfig) -> VideoConfig:
         return dataclasses.replace(
             base,
-            cell=hp.Choice("cell", ["gru", "lstm"]),
+            cell=hp.Choice("cell", ["gru", "lstm", "simple"]),
             units=hp.Choice("units", units),
             frame_units=hp.Choice("frame_units", [64, 128, 256]),
             dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     base, seed = cli.resolve_tune_config(VideoConfig, args)
     set_seed(seed)
     units = cli.tune_units(args)
-    prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
+    prepared = prepare(base, args.data)
     steps = prepared.steps_per_epoch(base)
     cli.run_search(
         "video", args, base, seed,

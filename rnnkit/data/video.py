@@ -50,19 +50,29 @@ def _cv2():
     return cv2
 
 
-def sample_indices(total: int, num_frames: int) -> np.ndarray:
-    """Which of `total` frames to keep: the centres of `num_frames` equal segments, or all of a short clip."""
+def sample_indices(total: int, num_frames: int, window: int = 0, windows: int = 1) -> np.ndarray:
+    """Which of `total` frames to keep: one point in each of `num_frames` equal segments, or all of a short clip.
+
+    With one window the point is the segment's centre. With `windows` W,
+    window w takes the point (w + 0.5) / W of the way through each segment,
+    so every window spans the whole clip and the W windows together are the
+    centres of `num_frames * W` segments: test-time averaging over windows
+    sees W times as many distinct frames, and none of a long clip is skipped.
+    """
     if total < 1:
         raise ValueError(f"a clip needs at least one frame, got {total}")
     if num_frames < 1:
         raise ValueError(f"num_frames must be at least 1, not {num_frames}")
+    if not 0 <= window < windows:
+        raise ValueError(f"window must be in [0, {windows}), not {window}")
     if total <= num_frames:
         return np.arange(total, dtype=np.int64)
-    # floor((i + 0.5) * total / num_frames) in integers, so the TF version picks exactly the same frames.
-    return (2 * np.arange(num_frames, dtype=np.int64) + 1) * total // (2 * num_frames)
+    # floor((i + (w + 0.5) / W) * total / num_frames) in integers, so the TF version picks exactly the same frames.
+    steps = np.arange(num_frames, dtype=np.int64)
+    return (2 * (steps * windows + window) + 1) * total // (2 * num_frames * windows)
 
 
-def sample_frames(video, num_frames: int):
+def sample_frames(video, num_frames: int, window: int = 0, windows: int = 1):
     """TensorFlow twin of `sample_indices` + `pad_frames`: video `[n, h, w, c]` -> (frames, length).
 
     frames: `[num_frames, h, w, c]`, right-padded with zeros; length: int32
@@ -73,7 +83,7 @@ def sample_frames(video, num_frames: int):
     video = tf.convert_to_tensor(video)
     total = tf.shape(video, out_type=tf.int64)[0]
     steps = tf.range(num_frames, dtype=tf.int64)
-    spread = (2 * steps + 1) * total // (2 * num_frames)
+    spread = (2 * (steps * windows + window) + 1) * total // (2 * num_frames * windows)
     indices = tf.where(total > num_frames, spread, steps)
     length = tf.cast(tf.minimum(total, num_frames), tf.int32)
     blank = tf.zeros(tf.concat([[1], tf.shape(video)[1:]], axis=0), video.dtype)
@@ -115,58 +125,78 @@ def _to_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def _read_all(path: Path) -> list[np.ndarray]:
+def _decode_pass(path: Path, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+    """Decode the whole stream once, keeping (as RGB) only the frames at `wanted`: (kept by index, frames in it).
+
+    Every frame is decoded (`grab`: a codec cannot skip frames), but only the
+    wanted ones are converted and kept, so a long clip costs no memory. The
+    count is what the stream really holds, whatever the container claims.
+    """
+    wanted_set = set(int(index) for index in wanted)
+    kept: dict[int, np.ndarray] = {}
     capture = _open(path)
-    frames = []
+    position = 0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                break
-            frames.append(_to_rgb(frame, path))
+        while capture.grab():
+            if position in wanted_set:
+                ok, frame = capture.retrieve()
+                if not ok or frame is None:
+                    break  # a frame that does not decode ends the usable part of the clip
+                kept[position] = _to_rgb(frame, path)
+            position += 1
     finally:
         capture.release()
-    return frames
+    return kept, position
+
+
+def read_windows(path: str | os.PathLike, num_frames: int, windows: int = 1) -> tuple[np.ndarray, int]:
+    """Decode the frames of `windows` uniform samplings of one clip: (uint8 [windows, k, h, w, 3] RGB, frames in it).
+
+    k = min(frames in the clip, num_frames); window w is `sample_indices(total,
+    num_frames, w, windows)`. One pass when the container's frame count is
+    right; when it is missing or wrong (some writers get it wrong, and a
+    truncated file promises frames it no longer has) a second pass samples the
+    frames that are really there. Raises VideoDecodeError when no frame decodes.
+    """
+    cv2 = _cv2()
+    path = Path(path)
+    if windows < 1:
+        raise ValueError(f"windows must be at least 1, not {windows}")
+    capture = _open(path)
+    try:
+        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        capture.release()
+
+    def wanted_for(total: int) -> list[np.ndarray]:
+        return [sample_indices(total, num_frames, window, windows) for window in range(windows)]
+
+    total = max(reported, 0)
+    kept: dict[int, np.ndarray] = {}
+    if total > 0:
+        kept, counted = _decode_pass(path, np.unique(np.concatenate(wanted_for(total))))
+    else:
+        kept, counted = _decode_pass(path, np.zeros((0,), np.int64))
+    if counted != total or (total and len(kept) < len(np.unique(np.concatenate(wanted_for(total))))):
+        if counted < 1:
+            raise VideoDecodeError(f"{path}: no frame could be decoded (truncated or damaged video)")
+        total = counted
+        kept, counted = _decode_pass(path, np.unique(np.concatenate(wanted_for(total))))
+        total = min(total, counted) if counted else total
+    sampled = [[kept[int(index)] for index in indices if int(index) in kept] for indices in wanted_for(total)]
+    if not all(sampled):
+        raise VideoDecodeError(f"{path}: no frame could be decoded (truncated or damaged video)")
+    length = min(len(frames) for frames in sampled)
+    return np.stack([np.stack(frames[:length]) for frames in sampled]), total
 
 
 def read_frames(path: str | os.PathLike, num_frames: int) -> tuple[np.ndarray, int]:
     """Decode the frames of one clip that uniform sampling keeps: (uint8 [k, h, w, 3] RGB, frames in the clip).
 
-    Only the kept frames are converted to RGB; the others are decoded and
-    dropped (`grab`). When the container's frame count is missing or wrong
-    (some AVI and MP4 writers get it wrong), the whole clip is read and sampled
-    afterwards. Raises VideoDecodeError when no frame decodes.
+    k = min(frames in the clip, num_frames); see `read_windows`.
     """
-    cv2 = _cv2()
-    path = Path(path)
-    capture = _open(path)
-    try:
-        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        frames: list[np.ndarray] = []
-        complete = False
-        if reported > 0:
-            wanted = sample_indices(reported, num_frames)
-            next_wanted = 0
-            for index in range(reported):
-                if not capture.grab():
-                    break
-                if next_wanted < len(wanted) and index == wanted[next_wanted]:
-                    ok, frame = capture.retrieve()
-                    if not ok or frame is None:
-                        break
-                    frames.append(_to_rgb(frame, path))
-                    next_wanted += 1
-            complete = next_wanted == len(wanted)
-    finally:
-        capture.release()
-    total = reported
-    if not complete:  # the header lied about the frame count: read everything, then sample
-        every = _read_all(path)
-        total = len(every)
-        if not total:
-            raise VideoDecodeError(f"{path}: no frame could be decoded (truncated or damaged video)")
-        frames = [every[i] for i in sample_indices(total, num_frames)]
-    return np.stack(frames), total
+    frames, total = read_windows(path, num_frames, 1)
+    return frames[0], total
 
 
 def read_clip(path: str | os.PathLike, num_frames: int) -> tuple[np.ndarray, int]:
@@ -227,7 +257,13 @@ def fit_frames(frames, image_size: int):
     side = tf.minimum(height, width)
     top, left = (height - side) // 2, (width - side) // 2
     square = frames[..., top: top + side, left: left + side, :]
-    resized = tf.image.resize(tf.cast(square, tf.float32), (image_size, image_size), antialias=True)
+    if frames.shape.rank is not None and frames.shape.rank > 4:  # tf.image.resize takes at most one batch axis
+        leading = tf.shape(square)[:-3]
+        flat = tf.reshape(square, tf.concat([[-1], tf.shape(square)[-3:]], axis=0))
+        resized = tf.image.resize(tf.cast(flat, tf.float32), (image_size, image_size), antialias=True)
+        resized = tf.reshape(resized, tf.concat([leading, [image_size, image_size, 3]], axis=0))
+    else:
+        resized = tf.image.resize(tf.cast(square, tf.float32), (image_size, image_size), antialias=True)
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 
@@ -273,9 +309,12 @@ def clip_dataset(
     parallel: int | None = None,
     shuffle: bool = False,
     seed: int | None = None,
+    windows: int = 1,
 ):
     """A tf.data.Dataset of ({"frames": uint8 [num_frames, S, S, 3], "lengths": int32}, label) per clip.
 
+    With `windows` W > 1, "frames" is [W, num_frames, S, S, 3]: the W uniform
+    samplings of `read_windows`, decoded in one pass over the clip.
     Decoding runs in `parallel` threads (default: AUTOTUNE; OpenCV releases
     the GIL while it decodes). Clips that fail are filtered out and recorded
     in `report`. With `shuffle` the clip order changes every epoch (before
@@ -289,23 +328,25 @@ def clip_dataset(
     labels_array = np.zeros(len(paths), np.int32) if labels is None else np.asarray(labels, np.int32)
     if len(labels_array) != len(paths):
         raise ValueError(f"{len(paths)} clips but {len(labels_array)} labels")
+    shape = (windows, num_frames) if windows > 1 else (num_frames,)
 
     def decode(path_bytes):
         path = path_bytes.decode("utf-8")
         try:
-            kept, total = read_frames(path, num_frames)
+            kept, total = read_windows(path, num_frames, windows)
         except (VideoDecodeError, FileNotFoundError, OSError) as error:
             report.add_failure(path, str(error))
-            return np.zeros((num_frames, 1, 1, 3), np.uint8), np.int32(0), False
+            return np.zeros((*shape, 1, 1, 3), np.uint8), np.int32(0), False
         except Exception as error:  # OpenCV raises cv2.error on some damaged streams
             report.add_failure(path, f"{path}: {type(error).__name__}: {error}")
-            return np.zeros((num_frames, 1, 1, 3), np.uint8), np.int32(0), False
-        report.add_success(len(kept), total)
-        return pad_frames(kept, num_frames), np.int32(len(kept)), True
+            return np.zeros((*shape, 1, 1, 3), np.uint8), np.int32(0), False
+        report.add_success(kept.shape[0] * kept.shape[1], total)
+        padded = np.stack([pad_frames(window, num_frames) for window in kept])
+        return (padded if windows > 1 else padded[0]), np.int32(kept.shape[1]), True
 
     def load(path, label):
         frames, length, ok = tf.numpy_function(decode, [path], [tf.uint8, tf.int32, tf.bool], stateful=True)
-        frames.set_shape((num_frames, None, None, 3))
+        frames.set_shape((*shape, None, None, 3))
         length.set_shape(())
         ok.set_shape(())
         return frames, length, label, ok

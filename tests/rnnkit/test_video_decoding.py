@@ -129,3 +129,67 @@ def test_fit_frames_centre_crops_to_a_square():
 def test_write_video_refuses_unknown_suffixes(tmp_path):
     with pytest.raises(ValueError, match=".avi, .mp4"):
         write_video(tmp_path / "clip.gif", numbered_clip(2))
+
+
+def test_windows_span_the_whole_clip_at_other_offsets_and_together_are_a_finer_sampling():
+    windows = [sample_indices(160, 16, window, 4) for window in range(4)]
+    assert [int(indices[0]) for indices in windows] == [1, 3, 6, 8]
+    assert all(indices[-1] >= 150 for indices in windows)  # every window reaches the end of the clip
+    np.testing.assert_array_equal(np.sort(np.concatenate(windows)), sample_indices(160, 64))
+    np.testing.assert_array_equal(sample_indices(160, 16, 0, 1), sample_indices(160, 16))
+    np.testing.assert_array_equal(sample_indices(5, 16, 3, 4), np.arange(5))  # a short clip: all its frames
+    with pytest.raises(ValueError, match="window must be in"):
+        sample_indices(160, 16, 4, 4)
+
+
+@pytest.mark.parametrize("total, window", [(100, 0), (100, 2), (7, 1), (33, 3)])
+def test_the_tensorflow_sampler_agrees_on_windows(total, window):
+    video = numbered_clip(total, 2, 2)
+    frames, length = sample_frames(tf.constant(video), NUM_FRAMES, window, 4)
+    expected = sample_indices(total, NUM_FRAMES, window, 4)
+    np.testing.assert_array_equal(frames.numpy()[: len(expected)], video[expected])
+
+
+def test_read_windows_decodes_every_window_in_one_pass(clips):
+    from rnnkit.data.video import read_windows
+
+    frames, total = read_windows(clips["avi"], NUM_FRAMES, 3)
+    assert frames.shape == (3, NUM_FRAMES, 40, 56, 3) and total == 27
+    for window in range(3):
+        assert frame_numbers(frames[window]) == sample_indices(27, NUM_FRAMES, window, 3).tolist()
+    short, total = read_windows(clips["short"], NUM_FRAMES, 2)
+    assert short.shape[:2] == (2, 5) and total == 5  # fewer frames than num_frames: all of them, in each window
+
+
+def test_a_long_clip_is_sampled_over_its_whole_length(tmp_path):
+    long = write_video(tmp_path / "long.mp4", numbered_clip(28 * 10, 16, 16)[:, :, :, :] % 252, fps=25)
+    frames, total = read_frames(long, 4)
+    assert total == 280 and len(frames) == 4  # frames 35, 105, 175, 245: the last quarter is covered too
+
+
+def test_a_truncated_mp4_is_an_error_naming_the_file(clips, tmp_path):
+    data = clips["mp4"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # this writer puts the MP4 index (moov) at the end: it is gone
+    with pytest.raises(VideoDecodeError, match="not a video OpenCV can open") as error:
+        read_frames(cut, NUM_FRAMES)
+    assert str(cut) in str(error.value)
+
+
+@pytest.mark.parametrize("height, width", [(64, 36), (37, 53)])
+def test_portrait_and_odd_sized_videos_are_centre_cropped(tmp_path, height, width):
+    frames = numbered_clip(12, height, width)
+    path = write_video(tmp_path / f"clip_{height}x{width}.avi", frames)
+    decoded, length = read_clip(path, NUM_FRAMES)
+    # (the MJPEG writer may round an odd side to even; the reader takes whatever size arrives)
+    assert length == NUM_FRAMES and abs(decoded.shape[1] - height) <= 1 and abs(decoded.shape[2] - width) <= 1
+    fitted = fit_frames(decoded, 24).numpy()
+    assert fitted.shape == (NUM_FRAMES, 24, 24, 3)
+    assert frame_numbers(fitted) == sample_indices(12, NUM_FRAMES).tolist()
+
+
+def test_fit_frames_takes_windows_of_frames():
+    frames = np.zeros((2, 3, 30, 50, 3), np.uint8)
+    frames[1] = 100
+    fitted = fit_frames(frames, 8).numpy()
+    assert fitted.shape == (2, 3, 8, 8, 3) and fitted[0].max() == 0 and np.allclose(fitted[1], 100.0, atol=1e-3)

@@ -17,13 +17,16 @@ def tiny_demo(tmp_path_factory):
     from apps.video.data import write_demo
 
     root = write_demo(tmp_path_factory.mktemp("video") / "demo", groups=4, clips_per_group=2, test_groups=2, seed=5)
-    previous = os.environ.get("RNNKIT_VIDEO_DEMO")
-    os.environ["RNNKIT_VIDEO_DEMO"] = str(root)  # subprocesses inherit it too
+    settings = {"RNNKIT_VIDEO_DEMO": str(root),  # subprocesses inherit them too
+                "RNNKIT_VIDEO_FEATURES": str(tmp_path_factory.mktemp("video-features"))}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     yield root
-    if previous is None:
-        os.environ.pop("RNNKIT_VIDEO_DEMO", None)
-    else:
-        os.environ["RNNKIT_VIDEO_DEMO"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

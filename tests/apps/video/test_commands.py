@@ -1,7 +1,9 @@
 """The video commands end to end on a tiny run (trained once per session)."""
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -47,22 +49,53 @@ def test_predict_gives_top5_for_avi_and_mp4_and_names_the_bad_clip(tiny_run, tin
 
 
 def test_features_run_skips_and_counts_broken_clips(tiny_demo, tmp_path, capsys):
+    """A zero-byte file, a non-video, a truncated MP4 and a listed but missing file are skipped and counted;
+    a clip shorter than num_frames and a portrait one are used."""
+    from apps.video.data import render_clip
+    from rnnkit.data.video import write_video
+
     data = tmp_path / "ucf"
     shutil.copytree(tiny_demo, data)
-    train_line = (data / "ucfTrainTestlist" / "trainlist01.txt").read_text().splitlines()
-    broken = [data / "UCF-101" / line.split()[0] for line in train_line[:2]]
-    broken[0].write_bytes(b"")  # zero bytes
-    broken[1].write_bytes(b"\x00\x01garbage" * 200)  # not a video
+    train_list = data / "ucfTrainTestlist" / "trainlist01.txt"
+    lines = train_list.read_text().splitlines()
+    paths = [data / "UCF-101" / line.split()[0] for line in lines]
+    paths[0].write_bytes(b"")  # zero bytes
+    paths[1].write_bytes(b"\x00\x01garbage" * 200)  # not a video
+    mp4 = next(path for path in paths[2:] if path.suffix == ".mp4")
+    mp4.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])  # truncated
+    short = next(path for path in paths[2:] if path.suffix == ".avi")
+    look = {"background": (20.0, 40.0, 60.0), "colour": (250.0, 250.0, 120.0)}
+    write_video(short, render_clip(np.random.default_rng(0), "Grow", look, 3))  # 3 frames < num_frames (6)
+    portrait = next(path for path in reversed(paths) if path.suffix == ".avi")
+    write_video(portrait, render_clip(np.random.default_rng(1), "Grow", look, 9, width=40, height=72))
+    train_list.write_text("\n".join([*lines, "Grow/v_Grow_g09_c01.avi 6"]) + "\n")  # no such file
     out = tmp_path / "run"
+    assert rnnkit_main(["video", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
+                        "--set", "train_backbone=false", "--set", "val_fraction=0", *TINY]) != 0  # needs validation
+    capsys.readouterr()
     assert rnnkit_main(["video", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
                         "--set", "train_backbone=false", *TINY]) == 0
     printed = capsys.readouterr().out
-    assert "on cached features" in printed and "skipped 2 clip(s)" in printed
-    assert (out / "backbone.keras").is_file() and (out / "cache" / "train.npz").is_file()
+    assert "on cached features" in printed and "skipped 3 clip(s)" in printed
+    assert "skipped 1 listed clips missing from the video folders" in printed
+    counts = re.search(r"video: (\d+) training and (\d+) validation clips", printed)
+    assert int(counts[1]) + int(counts[2]) == len(lines) - 3  # the short and the portrait clip are in
+    assert (out / "backbone.keras").is_file()
+    assert "features (4 view(s) a clip" in printed  # four windows, not mirrored for the small CNN
     classifier = load_run(out)  # the frozen backbone and the trained head, put back together
     frames = np.zeros((2, 6, 32, 32, 3), np.float32)
     out_arrays = classifier.predict(frames, [6, 3])
     assert out_arrays["probabilities"].shape == (2, 6) and not out_arrays["attention"][1, 3:].any()
+    # Another run (other head settings, same backbone and sampling) finds every clip's features in the cache.
+    from apps.video.data import load_source
+    from apps.video.inputs import FeatureCache, FeatureStats, clip_features
+    from rnnkit.data.video import DecodeReport
+
+    source = load_source(str(data), val_fraction=classifier.config.val_fraction, seed=classifier.config.seed)
+    stats, report = FeatureStats(), DecodeReport()
+    features, _, _, kept = clip_features(classifier.backbone, source.train, classifier.config, report,
+                                         FeatureCache(classifier.backbone, classifier.config), stats=stats)
+    assert stats.clips == 0 and stats.cached == len(kept) == len(features) and report.skipped + len(kept) == len(source.train)
 
 
 def test_bad_inputs_exit_2_with_the_reason(tiny_run, tmp_path, capsys):
@@ -91,3 +124,33 @@ def test_resume_continues_a_copied_run_from_its_checkpoint(tiny_run, tmp_path, c
     state = json.loads((run / "state.json").read_text())
     assert [row["epoch"] for row in state["history"]] == [1, 2]
     assert state["optimizer_iterations"] > json.loads((tiny_run / "state.json").read_text())["optimizer_iterations"]
+
+
+def test_evaluate_auto_scores_a_folder_without_lists_whole(tiny_run, tiny_demo, tmp_path, capsys):
+    """Issue 18: another source with no split lists is scored whole, never cut with the run's val_fraction."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_demo / "UCF-101", other / "clips")  # the class folders only: no classInd, no lists
+    every = sum(1 for _ in other.rglob("*.*"))
+    assert rnnkit_main(["video", "evaluate", "--model", str(tiny_run), "--data", str(other), "--json",
+                        "--out", str(tmp_path / "eval"), "--plots", "0"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out.strip().splitlines()[-1])
+    assert metrics["split"] == "all" and metrics["clips"] == every == 48
+    assert "scoring split 'all': 48 clips" in out and "no test list" in out
+    assert out.index("scoring split") < out.rindex("{")  # said before the metrics
+    assert rnnkit_main(["video", "evaluate", "--model", str(tiny_run), "--data", str(other), "--split", "val"]) == 2
+    assert "carved from its training source" in capsys.readouterr().err
+
+
+def test_simple_rnn_cell_trains_saves_loads_and_exports(tmp_path):
+    out = tmp_path / "simple"
+    assert rnnkit_main(["video", "train", "--data", "demo", "--out", str(out), "--epochs", "1", *TINY,
+                        "--set", "cell=simple"]) == 0
+    classifier = load_run(out)
+    assert type(classifier.head.get_layer("birnn").forward_layer).__name__ == "SimpleRNN"
+    from apps.video.export import export
+
+    written = export(out, tmp_path / "saved_models")
+    meta = json.loads((Path(written["saved_model"]) / "video_tflite.json").read_text())
+    assert meta["verification"]["max_abs_diff"] <= 1e-4
+    assert not [op for op in meta["verification"]["ops"] if op.startswith("Flex") or op == "CUSTOM"]

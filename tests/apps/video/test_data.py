@@ -1,6 +1,7 @@
 """Video sources: the UCF101 layout with and without split lists, groups kept whole, the demo set."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,56 @@ def test_tfds_without_a_route_to_the_data_fails_at_once_with_what_to_do(monkeypa
     monkeypatch.setattr(data, "_reachable", lambda host, seconds=5.0: False)
     with pytest.raises(ValueError, match="cannot be reached.*UCF101 layout"):
         data.load_source("tfds:ucf101")
+
+
+def test_list_entries_match_files_with_or_without_their_extension(tiny_demo, tmp_path):
+    """Re-encoded copies keep UCF101's .avi names in the lists; entries without any extension match too."""
+    root = tmp_path / "ucf"
+    shutil.copytree(tiny_demo, root)
+    lists = root / "ucfTrainTestlist"
+    lines = (lists / "testlist01.txt").read_text().splitlines()
+    renamed = [line.rsplit(".", 1)[0] + (".avi" if line.endswith(".mp4") else "") for line in lines]
+    (lists / "testlist01.txt").write_text("\n".join(renamed) + "\n")  # .mp4 files listed as .avi, .avi ones bare
+    source = ucf_source(root)
+    assert len(source.test) == 24 and not source.skipped
+    assert sorted(clip.path.name for clip in source.test) == sorted(Path(line).name for line in lines)
+
+
+def test_hmdb51_folders_and_split_files(tiny_demo, tmp_path):
+    """HMDB51: <action>/<movie>_<action>_<tags>_<n>.avi and <action>_test_split1.txt ("name 1|2|0")."""
+    root = tmp_path / "hmdb51"
+    clips = sorted((tiny_demo / "UCF-101" / "Grow").iterdir()) + sorted((tiny_demo / "UCF-101" / "Rotate").iterdir())
+    splits: dict[str, list[str]] = {"brush_hair": [], "kick_ball": []}
+    for index, clip in enumerate(clips):
+        action = "brush_hair" if index < len(clips) // 2 else "kick_ball"
+        movie = f"Movie{index % 4}"  # each movie has clips of both actions: its group spans classes
+        name = f"{movie}_{action}_u_cm_np1_fr_goo_{index}{clip.suffix}"
+        (root / action).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, root / action / name)
+        splits[action].append(f"{name} {2 if index % 4 == 0 else 0 if index % 4 == 3 else 1}")
+    (root / "testTrainMulti_7030_splits").mkdir()
+    for action, lines in splits.items():
+        (root / "testTrainMulti_7030_splits" / f"{action}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    source = ucf_source(root, val_fraction=0.3, seed=0)
+    assert source.classes == ["brush_hair", "kick_ball"] and "HMDB51" in source.lists
+    assert {clip.group for clip in source.test} == {"movie/Movie0"}
+    assert len(source.train) + len(source.val) == len(clips) // 2  # "1" entries; "0" ones are not in split 1
+    assert not {clip.group for clip in source.train} & {clip.group for clip in source.val}
+    assert {clip.group for clip in source.train + source.val} == {"movie/Movie1", "movie/Movie2"}
+
+
+def test_group_folds_keep_groups_whole_and_give_every_class_to_every_fold(tiny_demo):
+    from apps.video.data import group_folds
+
+    source = load_source("demo")
+    clips = source.train + source.val + source.test  # 4 groups of each of 6 classes
+    folds = group_folds(clips, 4, seed=3)
+    by_group: dict[str, set[int]] = {}
+    for clip, fold in zip(clips, folds):
+        by_group.setdefault(clip.group, set()).add(fold)
+    assert all(len(found) == 1 for found in by_group.values())  # a group is in one fold only
+    for fold in range(4):
+        assert {clip.label for clip, other in zip(clips, folds) if other == fold} == set(range(6))
+    assert group_folds(clips, 4, seed=3) == folds and group_folds(clips, 4, seed=4) != folds
+    with pytest.raises(ValueError, match="at least 2"):
+        group_folds(clips, 1)
