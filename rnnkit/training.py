@@ -100,23 +100,49 @@ def _reduce_nests_and_scalars(strategy):
     """Let Keras 3's fit() run under MultiWorkerMirroredStrategy.
 
     Keras (3.x up to at least 3.15, keras-team/keras#20585) calls
-    `strategy.reduce` on the (inputs, targets) tuple of the first batch, and
-    with `axis=0` on scalar per-replica metrics; TensorFlow's multi-worker
-    reduce accepts neither a nest nor axis=0 on a scalar. This instance-level
-    wrapper reduces a nest item by item and a scalar across replicas only;
-    every other call goes through unchanged.
+    `strategy.reduce` in two places, and TensorFlow's multi-worker reduce
+    handles neither as Keras calls it:
+
+    - Before the first epoch it peeks at one distributed batch of inputs and
+      targets and reduces that nest with MEAN, only to learn the shapes for a
+      symbolic build. The batch is data: its rows and (with length buckets)
+      its padded length differ between workers and between steps, so
+      all-reducing it is wrong and crashes with a collective shape mismatch.
+      Here a nest is never sent to a collective: this worker's own values
+      come back, which is all a symbolic build needs.
+    - Every step it reduces each metric result on its own with axis=0, which
+      fails on a scalar. A rank-0 value is reduced across replicas only.
+
+    So what reaches a collective is only a single metric result: a scalar or
+    a fixed-shape metric state, never something shaped by the current batch.
+    With RNNKIT_TRACE_REDUCE=1 every call is printed (`rnnkit-reduce: ...`),
+    which the distributed tests read to check exactly that. Remove this when
+    Keras reduces its logs itself.
     """
     original = strategy.reduce
+    trace = os.environ.get("RNNKIT_TRACE_REDUCE") == "1"
+
+    def local_values(value):
+        import tensorflow as tf
+
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
 
     def reduce(reduce_op, value, axis=None):
-        if isinstance(value, (tuple, list)):
-            return type(value)(reduce(reduce_op, item, axis) for item in value)
-        if isinstance(value, dict):
-            return {key: reduce(reduce_op, item, axis) for key, item in value.items()}
-        if axis is not None:
-            local = strategy.experimental_local_results(value)[0]
-            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
-                axis = None
+        if isinstance(value, (tuple, list, dict)):
+            import tensorflow as tf
+
+            if trace:
+                print("rnnkit-reduce: nest kept local", flush=True)
+            return tf.nest.map_structure(local_values, value)
+        local = strategy.experimental_local_results(value)[0] if hasattr(value, "values") else value
+        shape = getattr(local, "shape", None)
+        if axis is not None and shape is not None and shape.rank == 0:
+            axis = None
+        if trace:
+            print(f"rnnkit-reduce: collective {reduce_op} shape={list(shape) if shape is not None else None} "
+                  f"axis={axis}", flush=True)
         return original(reduce_op, value, axis)
 
     strategy.reduce = reduce
@@ -138,6 +164,25 @@ def _final_barrier(strategy) -> None:
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError, tf.errors.CancelledError):
         print("note: a peer worker left before the final barrier; training had finished on all workers")
+
+
+def shard_by_example(dataset):
+    """`dataset` with tf.data's DATA auto-shard policy, for a multi-worker run.
+
+    Every worker then reads the whole input and keeps its own part of each
+    global batch, so all workers run the same number of steps whatever the
+    source. (The AUTO policy shards by file when the input comes from files,
+    tfds sets among them: workers then hold different numbers of examples and
+    the one with fewer steps leaves its peers waiting in an all-reduce.)
+    Anything that is not a tf.data.Dataset is returned as it is.
+    """
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def in_multi_worker_mode(strategy) -> bool:
@@ -512,6 +557,8 @@ def fit(
     started = time.perf_counter()
     # A dataset (or generator) carries its own targets; arrays come as an (x, y) tuple.
     x, y = train_data if isinstance(train_data, tuple) else (train_data, None)
+    if multi_worker:
+        x, val_data = shard_by_example(x), shard_by_example(val_data)
     model.fit(
         x,
         y,

@@ -87,3 +87,28 @@ def test_cosine_schedule_needs_total_steps():
         make_optimizer("adam", 1e-3, schedule="cosine")
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("adagrad", 1e-3)
+
+
+def test_multi_worker_input_is_sharded_by_example_so_workers_run_the_same_steps(tmp_path):
+    import tensorflow as tf
+    from tensorflow.python.distribute import input_ops  # what MultiWorkerMirroredStrategy applies per worker
+
+    from rnnkit.training import shard_by_example
+
+    # Three record files of 5, 5 and 13 examples: by file, two workers would get 18 and 5 of them.
+    paths = []
+    for index, size in enumerate((5, 5, 13)):
+        path = str(tmp_path / f"part-{index}.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            for value in range(size):
+                writer.write(str(value).encode())
+        paths.append(path)
+    files = tf.data.Dataset.from_tensor_slices(paths).interleave(tf.data.TFRecordDataset, cycle_length=1)
+
+    def steps_per_worker(dataset):
+        return [sum(1 for _ in input_ops.auto_shard_dataset(dataset.batch(4), 2, index, 2)) for index in range(2)]
+
+    by_file = steps_per_worker(files)
+    assert by_file[0] != by_file[1], by_file  # the trap: a worker with fewer steps leaves its peer waiting
+    by_example = steps_per_worker(shard_by_example(files))
+    assert by_example[0] == by_example[1] == math.ceil(23 / 4 / 2), by_example
