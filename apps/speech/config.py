@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CELLS = ("gru", "lstm")
+CELLS = ("gru", "lstm", "simple")  # simple: the Elman SimpleRNN
+MODELS = ("stream", "attention")
 SPLIT_BY = ("file", "speaker")
-NORMALIZE = ("batch", "clip")
+NORMALIZE = ("batch", "clip", "pcen")
 
 
 @dataclass
@@ -23,25 +24,33 @@ class SpeechConfig:
     min_freq: float = 20.0
     max_freq: float = 0.0  # 0: half the sample rate
     floor_db: float = -30.0  # mel power below this (dB re full scale) is raised to it: silence and digital zeros look alike
-    normalize: str = "batch"  # batch: one learned scale for all dB values; clip: each mel band of each clip to mean 0, variance 1 over time
+    normalize: str = "batch"  # batch: a learned scale per mel band; pcen: per-channel energy normalization (a gain per band that follows the level); clip: each band of each clip to mean 0, variance 1 over time (not streamable)
+    pcen_smoothing: float = 0.025  # PCEN's smoother: the share of each new frame (0.025: a 0.4 s time constant at 10 ms hops)
     # model
+    model: str = "stream"  # stream: causal conv + unidirectional RNN, runs packet by packet too; attention: conv + bidirectional RNN + attention pooling
     conv_blocks: int = 2
     conv_filters: int = 16  # doubled in each further block
-    cell: str = "gru"
+    cell: str = "gru"  # gru, lstm or simple (SimpleRNN)
     units: int = 64
+    rnn_layers: int = 1  # stacked RNN layers (model=stream)
     dropout: float = 0.2
     # data
     val_fraction: float = 0.1  # without validation_list.txt: this share of the files (hashed by path)
     test_fraction: float = 0.1  # without testing_list.txt (ignored when test_speakers is set)
-    split_by: str = "file"  # file: hash each file; speaker: all clips of a speaker go to one split
+    split_by: str = "speaker"  # speaker: all clips of a speaker go to one split (val and test are voices never heard in training); file: hash each file
     test_speakers: str = ""  # comma-separated speakers held out as the test split (e.g. "theo")
     max_per_class: int = 0  # use at most N clips per class (0: all); for quick runs
     # augmentation (training only)
     time_shift_seconds: float = 0.1
     speed_change: float = 0.0  # play clips up to this much faster or slower (0.1: +-10%; pitch moves too)
+    pitch_change: float = 0.0  # stretch each clip's frequency axis by up to this much (0.1: +-10%; vocal tract length perturbation, timing kept)
+    spec_time_masks: int = 0  # SpecAugment: bands of frames zeroed per training clip ...
+    spec_time_width: int = 10  # ... each up to this many frames wide
+    spec_freq_masks: int = 0  # bands of mel bins zeroed per training clip ...
+    spec_freq_width: int = 5  # ... each up to this many bins wide
     gain_db: float = 6.0
-    noise_probability: float = 0.8  # used when the source has _background_noise_ recordings
-    noise_volume: float = 0.1
+    noise_probability: float = 0.8  # share of training clips mixed with background noise (_background_noise_ recordings, else the training _silence_ clips)
+    noise_volume: float = 0.1  # up to this share of the noise's recorded level (silence clips are first brought to 0.1 RMS)
     # optimisation
     epochs: int = 30
     batch_size: int = 32
@@ -75,6 +84,26 @@ class SpeechConfig:
     def validate(self) -> None:
         from rnnkit.data.audio import CROPS
 
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.model == "attention" and (self.normalize == "pcen" or self.pitch_change > 0):
+            raise ValueError("normalize=pcen and pitch_change need model=stream")
+        if self.model == "stream":
+            packet = 2 * self.hop_samples
+            if self.clip_samples % packet:
+                raise ValueError(f"model=stream needs clips of whole 2-hop packets: clip_samples {self.clip_samples} "
+                                 f"is not a multiple of {packet}; change clip_seconds or hop_ms")
+            if self.mel_bins % 2**self.conv_blocks:
+                raise ValueError(f"mel_bins ({self.mel_bins}) must be divisible by 2**conv_blocks ({2**self.conv_blocks})")
+        if not 1 <= self.rnn_layers <= 4:
+            raise ValueError(f"rnn_layers must be 1..4, not {self.rnn_layers}")
+        if not 0.0 < self.pcen_smoothing <= 1.0:
+            raise ValueError(f"pcen_smoothing must be in (0, 1], not {self.pcen_smoothing}")
+        if not 0.0 <= self.pitch_change < 0.5:
+            raise ValueError(f"pitch_change must be in [0, 0.5), not {self.pitch_change}")
+        for name in ("spec_time_masks", "spec_time_width", "spec_freq_masks", "spec_freq_width"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         if self.crop not in CROPS:

@@ -46,6 +46,8 @@ DEMO_VERSION = 1
 DEMO_WORDS = ("falling", "hiss", "pulses", "rising", "steady", "warble")
 DEMO_PER_CLASS = 40
 BACKGROUND_NOISE = "_background_noise_"
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+SILENCE_NOISE_RMS = 0.1
 VALIDATION_LIST, TESTING_LIST = "validation_list.txt", "testing_list.txt"
 SPLITS = ("train", "val", "test")
 
@@ -89,9 +91,12 @@ class SpeechSource:
 
 
 def speaker_of(path: str | Path, label: str | None = None) -> str:
+    name = Path(path).name
+    if "_nohash_" in name:
+        # "<speaker>_nohash_<n>.wav", and "<word>_<speaker>_nohash_<n>.wav.wav" as the v0.02 test set names
+        # its _unknown_ clips: the speaker is the hex id just before "_nohash_".
+        return name.split("_nohash_")[0].rsplit("_", 1)[-1]
     stem = Path(path).stem
-    if "_nohash_" in stem:
-        return stem.split("_nohash_")[0]
     speaker = re.sub(r"_\d+$", "", stem)
     if label and speaker.startswith(f"{label}_"):  # "7_theo_12.wav" as the original FSDD names it
         speaker = speaker[len(label) + 1:]
@@ -101,6 +106,31 @@ def speaker_of(path: str | Path, label: str | None = None) -> str:
 def _fraction(key: str) -> float:
     """A stable number in [0, 1) for `key`: the same file or speaker always lands in the same split."""
     return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+
+
+def _speaker_shares(clips: list[Clip], shares: list[tuple[str, float]]) -> dict[str, str]:
+    """Speaker -> split: speakers in a stable hashed order fill each split until it holds its share of the clips.
+
+    Every split with a share gets at least one speaker, and training keeps at least one.
+    """
+    counts = Counter(clip.speaker for clip in clips)
+    order = sorted(counts, key=lambda speaker: (_fraction(speaker), speaker))
+    wanted = [(split, share) for split, share in shares if share > 0]
+    if len(order) < len(wanted) + 1:
+        raise ValueError(f"split_by=speaker needs at least {len(wanted) + 1} speakers, found {len(order)} "
+                         f"({', '.join(order)}); use --set split_by=file")
+    total = sum(counts.values())
+    assigned: dict[str, str] = {}
+    position = 0
+    for split, share in wanted:
+        taken = 0
+        while position < len(order) - 1 and (taken == 0 or taken < share * total):
+            assigned[order[position]] = split
+            taken += counts[order[position]]
+            position += 1
+    for speaker in order[position:]:
+        assigned[speaker] = "train"
+    return assigned
 
 
 def assign_splits(clips: list[Clip], root: Path, config) -> tuple[dict[str, list[Clip]], str]:
@@ -113,24 +143,26 @@ def assign_splits(clips: list[Clip], root: Path, config) -> tuple[dict[str, list
         if unknown:
             shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
             raise ValueError(f"test_speakers: {', '.join(unknown)} not among the speakers of {root} ({shown})")
-    for clip in clips:
-        if clip.speaker in held_out:
-            splits["test"].append(clip)
-            continue
-        key = clip.speaker if config.split_by == "speaker" else str(Path(clip.path).relative_to(root))
-        share = _fraction(key)
-        test_share = 0.0 if held_out else config.test_fraction
-        if share < test_share:
-            splits["test"].append(clip)
-        elif share < test_share + config.val_fraction:
-            splits["val"].append(clip)
-        else:
-            splits["train"].append(clip)
-    if held_out:
-        note = f"test = every clip of {', '.join(sorted(held_out))}; val = {config.val_fraction:.0%} of the other files"
+    rest = [clip for clip in clips if clip.speaker not in held_out]
+    splits["test"] = [clip for clip in clips if clip.speaker in held_out]
+    test_share = 0.0 if held_out else config.test_fraction
+    if config.split_by == "speaker":
+        assigned = _speaker_shares(rest, [("test", test_share), ("val", config.val_fraction)])
+        for clip in rest:
+            splits[assigned[clip.speaker]].append(clip)
     else:
-        unit = "speakers" if config.split_by == "speaker" else "files"
-        note = f"val / test = {config.val_fraction:.0%} / {config.test_fraction:.0%} of the {unit} (hashed)"
+        for clip in rest:
+            share = _fraction(str(Path(clip.path).relative_to(root)))
+            split = "test" if share < test_share else "val" if share < test_share + config.val_fraction else "train"
+            splits[split].append(clip)
+    unit = "speakers (all clips of a speaker in one split)" if config.split_by == "speaker" else "files (hashed)"
+    if held_out:
+        note = f"test = every clip of {', '.join(sorted(held_out))}; val = {config.val_fraction:.0%} of the other {unit}"
+    else:
+        note = f"val / test = {config.val_fraction:.0%} / {config.test_fraction:.0%} of the {unit}"
+    if config.split_by == "speaker":
+        count = {name: len({clip.speaker for clip in splits[name]}) for name in SPLITS}
+        note += f"; {count['train']} / {count['val']} / {count['test']} speakers"
     return splits, note
 
 
@@ -352,8 +384,13 @@ def scan_source(source: SpeechSource, config, splits=SPLITS, verbose: bool = Tru
 # -- tf.data ----------------------------------------------------------------
 
 
-def load_noise(paths: list[str], sample_rate: int, min_samples: int):
-    """Every background-noise file decoded, mono, at `sample_rate`, joined into one 1-D tensor (or None)."""
+def load_noise(paths: list[str], sample_rate: int, min_samples: int, rms: float | None = None):
+    """Every background-noise file decoded, mono, at `sample_rate`, joined into one 1-D tensor (or None).
+
+    With `rms`, each file is first scaled to that RMS level, and files quieter than
+    -60 dB full scale (nearly digital silence, whose scaled-up rounding noise is not a
+    background anyone hears) are left out.
+    """
     import tensorflow as tf
 
     from rnnkit.data import audio
@@ -365,12 +402,41 @@ def load_noise(paths: list[str], sample_rate: int, min_samples: int):
         if info["error"].numpy():
             print(f"note: background noise {path} skipped: {info['error'].numpy().decode()}", file=sys.stderr)
             continue
-        samples = audio.to_mono(audio.decode_wav(contents, info))
-        pieces.append(audio.resample(samples, info["sample_rate"], sample_rate))
+        samples = audio.resample(audio.to_mono(audio.decode_wav(contents, info)), info["sample_rate"], sample_rate)
+        if rms is not None:
+            level = float(tf.sqrt(tf.reduce_mean(tf.square(samples))))
+            if level < 1e-3:
+                continue
+            samples = samples * (rms / level)
+        pieces.append(samples)
     if not pieces:
         return None
     noise = tf.concat(pieces, axis=0)
     return noise if int(noise.shape[0]) >= min_samples else None
+
+
+def training_noise(source: SpeechSource, config):
+    """(noise 1-D tensor or None, what it is): _background_noise_ recordings, else the training split's _silence_ clips.
+
+    Only training clips are used, so no validation or test clip is ever heard in training.
+    """
+    if config.noise_probability <= 0 or config.noise_volume <= 0:
+        return None, "no background noise (noise_probability or noise_volume is 0)"
+    if source.noise_paths:
+        noise = load_noise(source.noise_paths, config.sample_rate, config.clip_samples)
+        what = f"{len(source.noise_paths)} {BACKGROUND_NOISE} recordings"
+    elif SILENCE in source.labels:
+        label = source.labels.index(SILENCE)
+        paths = [clip.path for clip in source.clips.get("train", []) if clip.label == label]
+        noise = load_noise(paths, config.sample_rate, config.clip_samples, rms=SILENCE_NOISE_RMS)
+        what = f"the {len(paths)} training {SILENCE} clips (each at {SILENCE_NOISE_RMS} RMS, near-silent ones left out)"
+    else:
+        return None, "no background noise (no _background_noise_ folder and no _silence_ class)"
+    if noise is None:
+        return None, f"no background noise ({what} gave less than one clip of audio)"
+    seconds = int(noise.shape[0]) / config.sample_rate
+    return noise, (f"background noise: {what}, {seconds:.0f} s, mixed into {config.noise_probability:.0%} of training clips "
+                   f"at up to {config.noise_volume:g} of its level")
 
 
 def make_dataset(source: SpeechSource, split: str, config, *, training: bool, noise=None, cache: bool | None = None,

@@ -5,12 +5,13 @@ Writes `<to>/speech/<version>/`:
      serving_default(wav: string[batch])          WAV file bytes, any rate / channels / length
         -> label: string[batch], probabilities: float32[batch, classes],
            top_labels: string[batch, 3], top_probabilities: float32[batch, 3],
-           attention: float32[batch, frames], error: string[batch],
+           trace: float32[batch, steps] (model=stream: the probability of the clip's word after each
+           20 ms step) or attention: float32[batch, frames] (model=attention), error: string[batch],
            sample_rate: int32[batch] (of the file), duration: float32[batch] (seconds in the file)
         A file that cannot be used gets label "", zero probabilities and an error naming the
         problem; the other files of the request are classified as usual.
      waveform(waveform: float32[batch, samples])  mono samples in [-1, 1] at the model's rate
-        -> label, probabilities, top_labels, top_probabilities, attention
+        -> label, probabilities, top_labels, top_probabilities, trace | attention
         (a longer waveform is cut to its loudest clip_seconds, a shorter one padded with silence)
   assets.extra/rnnkit_config.json, labels.json
   speech.tflite          waveform float32[1, clip_samples] -> probabilities float32[1, classes]; builtin ops,
@@ -18,7 +19,12 @@ Writes `<to>/speech/<version>/`:
   speech_int8.tflite     the same with int8 weights and activations after the spectrogram (post-training
                          quantization calibrated on training clips; the log-mel front end stays float);
                          its accuracy next to Keras' is measured on the same clips
-  speech_tflite.json     labels, input/output shapes, op lists, sizes, the verification and int8 accuracy
+  speech_stream.tflite   (model=stream) one packet at a time: packet float32[1, 320] (20 ms at 16 kHz) and the
+                         states (audio, [pcen], conv_0, conv_1, rnn_0_h[, rnn_0_c]) -> probabilities float32[1, classes]
+                         and new_<state> for each; builtin ops only, no WHILE. Checked: clips fed packet by packet
+                         from the initial states end with the 1-s model's probabilities (|difference| <= --atol)
+  speech_tflite.json     labels, input/output shapes, op lists, sizes, the verification and int8 accuracy, and under
+                         "stream" the packet size, the state names, shapes and initial values
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import sys
 
 from rnnkit import cli
 
-HELP = "Export a trained run as a TF Serving SavedModel (WAV bytes or waveforms in) and verified float + int8 TFLite models."
+HELP = "Export a trained run as a TF Serving SavedModel (WAV bytes or waveforms in) and verified float, int8 and streaming TFLite models."
 
 TFLITE_NAME, INT8_NAME, TFLITE_JSON = "speech.tflite", "speech_int8.tflite", "speech_tflite.json"
+STREAM_NAME = "speech_stream.tflite"
 TOP_K = 3
 
 
@@ -50,23 +57,24 @@ def build_serving_archive(model, labels: list[str], config):
     import keras
     import tensorflow as tf
 
-    from apps.speech.model import inspection_model
+    from apps.speech.model import inspector, over_time_name
     from rnnkit.data import audio
 
-    inspect = inspection_model(model)
+    inspect, keras_model = inspector(model)
+    over_time = over_time_name(model)
     names = tf.constant(labels)
     k = min(TOP_K, len(labels))
     clip_samples = config.clip_samples
 
     def classify(waveforms):
-        probabilities, attention, _ = inspect(waveforms, training=False)
+        probabilities, weights, _ = inspect(waveforms)
         top = tf.math.top_k(probabilities, k=k)
         return {
             "label": tf.gather(names, top.indices[:, 0]),
             "probabilities": probabilities,
             "top_labels": tf.gather(names, top.indices),
             "top_probabilities": top.values,
-            "attention": attention,
+            over_time: weights,
         }
 
     def from_wav(wav):
@@ -84,7 +92,7 @@ def build_serving_archive(model, labels: list[str], config):
             "probabilities": tf.where(rows, out["probabilities"], 0.0),
             "top_labels": tf.where(rows, out["top_labels"], ""),
             "top_probabilities": tf.where(rows, out["top_probabilities"], 0.0),
-            "attention": tf.where(rows, out["attention"], 0.0),
+            over_time: tf.where(rows, out[over_time], 0.0),
             "error": clips["error"],
             "sample_rate": clips["sample_rate"],
             "duration": clips["duration"],
@@ -98,7 +106,7 @@ def build_serving_archive(model, labels: list[str], config):
         return classify(waveforms)
 
     archive = keras.export.ExportArchive()
-    archive.track(inspect)
+    archive.track(keras_model)
     archive.add_endpoint("serving_default", from_wav, input_signature=[tf.TensorSpec((None,), tf.string, name="wav")])
     archive.add_endpoint("waveform", from_waveform, input_signature=[tf.TensorSpec((None, None), tf.float32, name="waveform")])
     return archive
@@ -133,6 +141,55 @@ def convert_tflite(model, config, quantization: str = "none", representative=Non
 
     return tflite.convert_function(serve, [tf.TensorSpec((1, config.clip_samples), tf.float32, name="waveform")],
                                    track=[model], quantization=quantization, **kwargs)
+
+
+def convert_stream_tflite(model) -> bytes:
+    """stream_step at batch 1 as a builtin-only TFLite flatbuffer (signature "serve")."""
+    import tensorflow as tf
+
+    from apps.speech.model import packet_samples, stream_state_shapes, stream_step
+    from rnnkit.export import tflite
+
+    shapes = stream_state_shapes(model)
+    names = list(shapes)
+    specs = [tf.TensorSpec((1, packet_samples(model)), tf.float32, name="packet")]
+    specs += [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in shapes.items()]
+
+    def serve(packet, *states):
+        return stream_step(model, packet, dict(zip(names, states, strict=True)))
+
+    return tflite.convert_function(serve, specs, track=[model])
+
+
+def stream_record(model) -> dict:
+    """What a streaming client needs besides the labels: packet size, states and their starting values."""
+    from apps.speech.model import initial_stream_states, packet_samples
+
+    initial = initial_stream_states(model)
+    return {"file": STREAM_NAME, "signature": "serve", "packet_samples": packet_samples(model),
+            "states": {name: list(value.shape) for name, value in initial.items()},
+            "initial": {name: float(value.flat[0]) for name, value in initial.items()}}
+
+
+def run_stream(step, record: dict, waveform):
+    """Feed a 1-D waveform packet by packet (the tail padded with silence) -> probabilities [packets, classes].
+
+    `step(packet=..., **states)` is a TFLite signature runner or anything that
+    answers like one (probabilities and new_<state> for each state).
+    """
+    import numpy as np
+
+    size = record["packet_samples"]
+    waveform = np.asarray(waveform, np.float32)
+    packets = -(-waveform.size // size)
+    waveform = np.pad(waveform, (0, packets * size - waveform.size))
+    states = {name: np.full(shape, record["initial"][name], np.float32) for name, shape in record["states"].items()}
+    out = []
+    for index in range(packets):
+        result = step(packet=waveform[None, index * size:(index + 1) * size], **states)
+        states = {name: np.asarray(result[f"new_{name}"]) for name in states}
+        out.append(np.asarray(result["probabilities"])[0])
+    return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
 
 def tflite_probabilities(model_bytes, waveforms):
@@ -170,10 +227,10 @@ def check_clips(data: str, config, labels, count: int, calibration: int):
 
 
 def export(run_dir, to="saved_models", version=None, with_tflite=True, with_int8=True, data=None,
-           check_count=200, calibration_count=100, atol=1e-4, per_channel=True) -> dict:
+           check_count=200, calibration_count=100, atol=1e-4, per_channel=True, stream_check_count=20) -> dict:
     import numpy as np
 
-    from apps.speech.model import load_run
+    from apps.speech.model import load_run, streamable
     from rnnkit.config import config_to_dict
     from rnnkit.export import savedmodel, tflite
     from rnnkit.io import atomic_write_json, read_json
@@ -235,6 +292,29 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, with_int8
                 written["int8"] = (f"accuracy {int8_accuracy:.4f} vs Keras {keras_accuracy:.4f} "
                                    f"({int8_accuracy - keras_accuracy:+.4f}) on {len(waveforms)} {split} clips; "
                                    f"{len(int8_bytes) / 1024:.0f} KiB vs float {len(float_bytes) / 1024:.0f} KiB")
+            reason = streamable(model)
+            if reason:
+                record["stream"] = {"skipped": reason}
+                written["stream"] = f"skipped: {reason}"
+            else:
+                stream_bytes = convert_stream_tflite(model)
+                stream_ops = tflite.check_builtin_only(stream_bytes)
+                stream = stream_record(model)
+                runner = tflite.signature_runner(stream_bytes, "serve")
+                stream_checks = waveforms[:stream_check_count]
+                ends = np.stack([run_stream(runner, stream, clip)[-1] for clip in stream_checks])
+                stream_worst = float(np.abs(ends - keras_probabilities[: len(stream_checks)]).max())
+                if stream_worst > atol:
+                    raise tflite.TFLiteExportError(
+                        f"streaming TFLite differs from the 1-s Keras model by {stream_worst:.3g} (> {atol:g}) at the end "
+                        f"of {len(stream_checks)} clips fed packet by packet")
+                (scratch / STREAM_NAME).write_bytes(stream_bytes)
+                record["stream"] = {**stream, "bytes": len(stream_bytes), "ops": stream_ops, "max_abs_diff": stream_worst,
+                                    "atol": atol, "checked_clips": int(len(stream_checks))}
+                written["tflite_stream"] = str(final / STREAM_NAME)
+                written["stream_check"] = (f"packet by packet ({stream['packet_samples']} samples) the stream ends within "
+                                           f"{stream_worst:.2e} of the 1-s model on {len(stream_checks)} {split} clips; "
+                                           f"ops: {', '.join(stream_ops)}")
             atomic_write_json(scratch / TFLITE_JSON, record)
     written = {"saved_model": str(final), **written}
     return written

@@ -14,11 +14,19 @@ import sys
 from apps.speech.config import SpeechConfig
 from rnnkit import cli
 
-HELP = "Train the conv + bidirectional RNN + attention model on WAV clips; validation accuracy every epoch."
+HELP = "Train the speech model (causal conv + unidirectional RNN by default) on WAV clips; validation accuracy every epoch."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_train_arguments(parser, SpeechConfig)
+
+
+def describe_model(config: SpeechConfig) -> str:
+    cell = {"gru": "GRU", "lstm": "LSTM", "simple": "SimpleRNN"}[config.cell]
+    if config.model == "attention":
+        return f"{config.conv_blocks} conv blocks, Bi{cell}-{config.units}, attention pooling"
+    layers = f"{config.rnn_layers}x " if config.rnn_layers > 1 else ""
+    return f"{config.conv_blocks} causal conv blocks, {layers}{cell}-{config.units} (unidirectional, streamable), normalize={config.normalize}"
 
 
 def steps_per_epoch(clips: int, batch_size: int) -> int:
@@ -28,7 +36,7 @@ def steps_per_epoch(clips: int, batch_size: int) -> int:
 
 def prepare_data(source_name: str, config: SpeechConfig, verbose: bool = True):
     """The source (usable clips only), training and validation datasets, steps per epoch and the scan."""
-    from apps.speech.data import load_noise, load_source, make_dataset, scan_source
+    from apps.speech.data import load_source, make_dataset, scan_source, training_noise
 
     source = load_source(source_name, config)
     report = scan_source(source, config, splits=("train", "val"), verbose=verbose)
@@ -36,10 +44,9 @@ def prepare_data(source_name: str, config: SpeechConfig, verbose: bool = True):
         if not source.has(split):
             raise ValueError(f"--data {source_name}: no usable {split} clips ({source.split_note}); "
                              "give more files or change val_fraction")
-    noise = load_noise(source.noise_paths, config.sample_rate, config.clip_samples) if source.noise_paths else None
-    if verbose and noise is not None:
-        print(f"background noise: {len(source.noise_paths)} recordings, {int(noise.shape[0]) / config.sample_rate:.0f} s, "
-              f"mixed into {config.noise_probability:.0%} of training clips")
+    noise, noise_note = training_noise(source, config)
+    if verbose:
+        print(noise_note)
     train_data = make_dataset(source, "train", config, training=True, noise=noise)
     val_data = make_dataset(source, "val", config, training=False)
     return source, train_data, val_data, steps_per_epoch(source.size("train"), config.batch_size), report
@@ -51,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from apps.speech.model import build_model, compile_model
     from rnnkit.config import save_config
     from rnnkit.io import atomic_write_json, read_json
+    from rnnkit.sources import resolved_source
     from rnnkit.training import RunDir, fit, get_strategy, set_seed
 
     strategy = get_strategy(args.strategy)  # first: a multi-worker strategy must exist before other TF work
@@ -69,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if run_dir.chief:
         atomic_write_json(labels_path, {"labels": source.labels})
         atomic_write_json(run_dir.path / "skipped.json", [{"path": path, "reason": reason} for path, reason in report.skipped])
-        save_config(config, run_dir.config_path, app="speech", data=data)
+        save_config(config, run_dir.config_path, app="speech", data=data, data_resolved=resolved_source(data))
     print(f"speech: {len(source.labels)} classes, {source.size('train')} training and {source.size('val')} validation clips, "
-          f"{steps} steps/epoch; {config.conv_blocks} conv blocks, Bi{config.cell.upper()}-{config.units}, attention pooling")
+          f"{steps} steps/epoch; {describe_model(config)}")
     result = fit(
         lambda: compile_model(build_model(config, len(source.labels)), config, steps),
         train_data,

@@ -24,7 +24,7 @@ def space_for(units: list[int]):
     def space(hp, base: SpeechConfig) -> SpeechConfig:
         return dataclasses.replace(
             base,
-            cell=hp.Choice("cell", ["gru", "lstm"]),
+            cell=hp.Choice("cell", ["gru", "lstm", "simple"]),
             units=hp.Choice("units", units),
             conv_filters=hp.Choice("conv_filters", [8, 16, 32]),
             dropout=hp.Float("dropout", 0.0, 0.4, step=0.1),

@@ -30,7 +30,46 @@ def test_evaluate_json_report_and_plots(tiny_run, wav_folder, tmp_path, capsys):
     assert set(metrics["per_class"]) == {"hiss", "rising", "steady"}
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["clips"] > 0
     assert sum(row["support"] for row in metrics["per_class"].values()) == metrics["clips"]
-    assert (tmp_path / "confusion_matrix.png").is_file() and len(list((tmp_path / "attention").glob("*.png"))) == 2
+    assert (tmp_path / "confusion_matrix.png").is_file() and len(list((tmp_path / "over_time").glob("*.png"))) == 2
+    assert metrics["split_reason"].startswith("the run's own held-out test split")
+
+
+def copy_clips(source_root, target, per_class, testing=None):
+    """Some usable clips of each class into a new folder (no lists, or a testing_list.txt naming `testing` of them)."""
+    import shutil
+
+    names = []
+    for word in ("hiss", "rising", "steady"):
+        clips = sorted(path for path in (source_root / word).glob("speaker*.wav"))[:per_class]
+        for path in clips:
+            (target / word).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target / word / f"other_{path.name}")
+            names.append(f"{word}/other_{path.name}")
+    if testing is not None:
+        (target / "testing_list.txt").write_text("\n".join(names[::testing]) + "\n")
+    return names
+
+
+def test_evaluate_scores_every_clip_of_another_folder_without_lists(tiny_run, wav_folder, tmp_path, capsys):
+    names = copy_clips(wav_folder[0], tmp_path / "other", per_class=5)
+    code = rnnkit_main(["speech", "evaluate", "--model", str(tiny_run), "--data", str(tmp_path / "other"), "--json",
+                        "--out", str(tmp_path / "eval"), "--plots", "0"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    metrics = json.loads(lines[-1])
+    assert metrics["split"] == "all" and metrics["clips"] == len(names) == 15
+    assert f"split: all (15 clips) - every clip: --data is not the run's training source" in "\n".join(lines[:-1])
+
+
+def test_evaluate_scores_the_listed_files_of_a_folder_with_a_testing_list(tiny_run, wav_folder, tmp_path, capsys):
+    names = copy_clips(wav_folder[0], tmp_path / "listed", per_class=5, testing=2)
+    code = rnnkit_main(["speech", "evaluate", "--model", str(tiny_run), "--data", str(tmp_path / "listed"), "--json",
+                        "--out", str(tmp_path / "eval"), "--plots", "0"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    metrics = json.loads(lines[-1])
+    assert metrics["split"] == "test" and metrics["clips"] == len(names[::2]) == 8
+    assert "split: test (8 clips) - the source's own test split (splits from testing_list.txt)" in "\n".join(lines[:-1])
 
 
 def test_predict_gives_the_top_three_words_and_names_bad_files(tiny_run, wav_folder, tmp_path, capsys):

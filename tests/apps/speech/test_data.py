@@ -65,8 +65,63 @@ def test_folder_without_lists_is_split_by_hash_or_by_held_out_speaker(wav_folder
 
 def test_speaker_names_from_file_names():
     assert speaker_of("yes/0b40aa8e_nohash_1.wav") == "0b40aa8e"
+    assert speaker_of("_unknown_/backward_0c540988_nohash_0.wav.wav") == "0c540988"  # the v0.02 test set's names
     assert speaker_of("7/theo_12.wav", "7") == "theo"
     assert speaker_of("7/7_theo_12.wav", "7") == "theo"
+
+
+def speech_commands_12_like(root, speakers=12):
+    """The v0.02 test-set layout: keyword folders, _unknown_ as <word>_<speaker>_nohash_<n>.wav.wav, numbered _silence_."""
+    rng = np.random.default_rng(0)
+    for index in range(speakers):
+        speaker = f"{index:08x}"
+        for word in ("no", "yes"):
+            for take in range(2):
+                write_wav(root / word / f"{speaker}_nohash_{take}.wav", word_clip("steady", 16000, index + take), 16000)
+        write_wav(root / "_unknown_" / f"backward_{speaker}_nohash_0.wav.wav", word_clip("hiss", 16000, index), 16000)
+    for index in range(6):
+        write_wav(root / "_silence_" / f"{1000 + index}.wav", rng.normal(scale=0.01 * (index + 1), size=16000), 16000)
+    write_wav(root / "_silence_" / "1099.wav", np.zeros(16000), 16000)  # digital silence: no use as noise
+    return root
+
+
+def test_speaker_split_keeps_every_voice_in_one_split_and_reads_doubled_extensions(tmp_path):
+    root = speech_commands_12_like(tmp_path / "sc12")
+    config = SpeechConfig(val_fraction=0.2, test_fraction=0.2)
+    source = load_source(str(root), config)
+    assert source.labels == ["_silence_", "_unknown_", "no", "yes"] and source.size("all") == 12 * 5 + 7
+    speakers = {split: {clip.speaker for clip in source.clips[split]} for split in ("train", "val", "test")}
+    assert all(speakers.values()) and not (speakers["train"] & speakers["val"] or speakers["train"] & speakers["test"]
+                                           or speakers["val"] & speakers["test"])
+    unknown = [clip for clip in source.split_clips("all") if clip.path.endswith(".wav.wav")]
+    assert len(unknown) == 12 and all(len(clip.speaker) == 8 for clip in unknown)
+    assert "speakers" in source.split_note
+    assert [clip.path for clip in load_source(str(root), config).clips["test"]] == [clip.path for clip in source.clips["test"]]
+    # A held-out speaker's clips are the test split; validation is still other speakers.
+    held = load_source(str(root), SpeechConfig(test_speakers="00000003"))
+    assert {clip.speaker for clip in held.clips["test"]} == {"00000003"}
+    assert not {clip.speaker for clip in held.clips["val"]} & {clip.speaker for clip in held.clips["train"]}
+    for word in ("no", "yes"):
+        for speaker in ("aa11", "bb22"):
+            write_wav(tmp_path / "two" / word / f"{speaker}_nohash_0.wav", np.zeros(800), 16000)
+    with pytest.raises(ValueError, match="split_by=speaker needs at least 3 speakers, found 2 .*split_by=file"):
+        load_source(str(tmp_path / "two"), SpeechConfig())
+
+
+def test_training_silence_clips_are_the_noise_when_there_is_no_background_folder(tmp_path):
+    from apps.speech.data import training_noise
+
+    root = speech_commands_12_like(tmp_path / "sc12")
+    config = SpeechConfig(val_fraction=0.2, test_fraction=0.2)
+    source = load_source(str(root), config)
+    train_silence = [clip for clip in source.clips["train"] if clip.label == 0]
+    loud = [clip for clip in train_silence if not clip.path.endswith("1099.wav")]
+    noise, note = training_noise(source, config)
+    assert noise is not None and int(noise.shape[0]) == 16000 * len(loud)  # only training clips, the silent one left out
+    assert f"the {len(train_silence)} training _silence_ clips" in note
+    level = np.sqrt(np.mean(np.square(np.asarray(noise[:16000]))))
+    assert level == pytest.approx(0.1, rel=1e-3)
+    assert training_noise(source, SpeechConfig(noise_probability=0))[0] is None
 
 
 def test_bad_layouts_are_refused_with_the_reason(tmp_path):

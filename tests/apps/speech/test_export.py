@@ -50,7 +50,7 @@ def test_serving_signature_takes_wav_bytes_and_answers_bad_ones_per_clip(served,
     expected = np.asarray(model(waveforms))
     np.testing.assert_allclose(out["probabilities"].numpy()[:4], expected, atol=1e-5)
     assert [label.decode() for label in out["label"].numpy()[:4]] == [labels[i] for i in expected.argmax(1)]
-    assert out["top_labels"].shape == (6, 3) and out["attention"].shape[0] == 6
+    assert out["top_labels"].shape == (6, 3) and out["trace"].shape == (6, config.clip_samples // 320)
 
     # The waveform signature: any length, padded or cut; the same answer for the same samples.
     waveform = served.signatures["waveform"](waveform=tf.constant(waveforms))
@@ -88,3 +88,35 @@ def test_tflite_models_track_keras_and_predict_runs_them(tiny_export, tiny_run, 
         captured = capsys.readouterr()
         assert code == 2 and captured.out.startswith(f"{files['stereo']}: ") and len(captured.out.split()) == 7
         assert "empty file (0 bytes)" in captured.err
+
+
+def test_export_writes_a_verified_builtin_streaming_model(tiny_export):
+    version = Path(tiny_export["saved_model"])
+    stream = json.loads((version / "speech_tflite.json").read_text())["stream"]
+    assert stream["file"] == "speech_stream.tflite" and (version / stream["file"]).stat().st_size == stream["bytes"]
+    assert stream["packet_samples"] == 320 and stream["states"] == {"audio": [1, 96], "conv_0": [1, 2, 16, 1], "rnn_0_h": [1, 8]}
+    assert not [op for op in stream["ops"] if op.startswith("Flex") or op == "CUSTOM"] and "WHILE" not in stream["ops"]
+    assert stream["max_abs_diff"] <= stream["atol"] == 1e-4 and stream["checked_clips"] >= 1
+
+
+def test_one_second_clip_streamed_through_tflite_ends_with_the_whole_clips_posteriors():
+    """The default model (40 mel bands, 2 conv blocks, GRU-64), untrained with moved batch-norm statistics."""
+    import keras
+
+    from apps.speech.config import SpeechConfig
+    from apps.speech.export import convert_stream_tflite, run_stream, stream_record
+    from apps.speech.model import build_model
+    from rnnkit.export import tflite
+    from tests.apps.speech.test_model import randomize_statistics, speech_like
+
+    config = SpeechConfig()
+    keras.utils.set_random_seed(4)
+    model = randomize_statistics(build_model(config, 12))
+    clip = speech_like(config.clip_samples, seed=5)[0]
+    assert clip.size == 16000
+    runner = tflite.signature_runner(convert_stream_tflite(model), "serve")
+    streamed = run_stream(runner, stream_record(model), clip)
+    assert streamed.shape == (50, 12)
+    whole = np.asarray(model(clip[None]))[0]
+    np.testing.assert_allclose(streamed[-1], whole, atol=1e-4)
+    assert np.abs(streamed[24] - whole).max() > 1e-4  # halfway through, the stream had heard less
