@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -236,3 +237,44 @@ def feature_extractor(name: str, weights: str, input_shape: tuple[int, int, int]
         raise ValueError(f"{flag} {path}: not weights of {name} without its top "
                          f"({type(error).__name__}: {str(error)[:160]})") from None
     return base
+
+
+# Block names of the networks above: MobileNetV2 (expanded_conv, block_1 ... block_16), MobileNetV3
+# (expanded_conv, expanded_conv_1 ...), EfficientNet (block1a ... block7a). Layers such as
+# "activation_14" inside a block match nothing and stay with the block around them.
+_BLOCK = re.compile(r"^(expanded_conv(?:_\d+)?|block_\d+|block\d+[a-z])_")
+
+
+def block_names(model: keras.Model) -> list[str]:
+    """The network's blocks in order (e.g. block_1 ... block_16 for MobileNetV2)."""
+    names: list[str] = []
+    for layer in model.layers:
+        match = _BLOCK.match(layer.name)
+        if match and match.group(1) not in names:
+            names.append(match.group(1))
+    return names
+
+
+def split_last_blocks(model: keras.Model, blocks: int) -> tuple[keras.Model, keras.Model]:
+    """(head, tail): the network up to its last `blocks` blocks, and those blocks (with the layers after them).
+
+    tail(head(images)) == model(images); both share the model's layers (and
+    weights). The tail has its own Input, so it saves and loads on its own and can
+    be trained on cached head outputs ("fine-tune the last blocks"), which costs a
+    fraction of running the whole network at every step.
+    """
+    import keras
+
+    names = block_names(model)
+    if not 1 <= blocks <= len(names):
+        raise ValueError(f"fine-tuning {blocks} blocks: {model.name} has {len(names)} "
+                         f"({names[0]} ... {names[-1]}); choose 1 to {len(names)}")
+    first = names[-blocks]
+    start = next(layer for layer in model.layers if _BLOCK.match(layer.name) and _BLOCK.match(layer.name).group(1) == first)
+    cut = start.input
+    head = keras.Model(model.input, cut, name=f"{model.name}_head")
+    tail_input = keras.Input(tuple(cut.shape[1:]), name=f"{first}_input")
+    tail = keras.models.clone_model(keras.Model(cut, model.output), input_tensors=tail_input,
+                                    clone_function=lambda layer: layer)  # the same layers, a fresh Input
+    tail = keras.Model(tail.input, tail.output, name=f"{model.name}_tail")
+    return head, tail

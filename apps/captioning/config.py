@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rnnkit.applications import APPLICATIONS as ENCODERS
 
-CELLS = ("gru", "lstm")
+CELLS = ("gru", "lstm", "simple")  # simple: the Elman SimpleRNN
 ATTENTIONS = ("bahdanau", "luong_general", "luong_dot")
 
 
@@ -14,9 +14,14 @@ ATTENTIONS = ("bahdanau", "luong_general", "luong_dot")
 class CaptioningConfig:
     # encoder
     encoder: str = "mobilenet_v3_small"
-    encoder_weights: str = "imagenet"  # imagenet | PATH to a weights file | none (also --encoder-weights)
+    # auto: imagenet for real photos, none for the demo's rendered shapes (which need no ImageNet features,
+    # so the demo runs offline); imagenet | PATH to a weights file | none (also --encoder-weights)
+    encoder_weights: str = "auto"
     image_size: int = 224  # images are resized to image_size x image_size
     train_encoder: bool = False  # False: encoder frozen, its features computed once and cached
+    # with a frozen encoder: train its last N blocks with the decoder, on cached features of the blocks
+    # before them (0: none)
+    fine_tune_blocks: int = 0
     # decoder
     cell: str = "gru"
     units: int = 256
@@ -60,4 +65,19 @@ class CaptioningConfig:
         if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
             raise ValueError(f"no_repeat_ngram must be 0 (off) or at least 2, not {self.no_repeat_ngram}")
         if not self.encoder_weights:
-            raise ValueError("encoder_weights must be imagenet, none or a path to a weights file")
+            raise ValueError("encoder_weights must be auto, imagenet, none or a path to a weights file")
+        if self.fine_tune_blocks < 0:
+            raise ValueError(f"fine_tune_blocks must be 0 (off) or positive, not {self.fine_tune_blocks}")
+        if self.fine_tune_blocks and self.train_encoder:
+            raise ValueError("fine_tune_blocks trains the last blocks on cached features; with train_encoder=true the "
+                             "whole encoder is trained already: set one of them")
+
+    def resolved(self, data: str) -> CaptioningConfig:
+        """The config with encoder_weights=auto made concrete for the source `data`."""
+        from dataclasses import replace
+
+        from apps.captioning.data import DEMO
+
+        if self.encoder_weights.lower() != "auto":
+            return self
+        return replace(self, encoder_weights="none" if data == DEMO else "imagenet")

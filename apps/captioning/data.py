@@ -8,8 +8,8 @@ SOURCE is one of
                      Flicker8k_Dataset/*.jpg (Flickr8k_Dataset/ and Images/ are also found)
                      Flickr8k.token.txt      "<image>.jpg#<n>\\t<caption>" lines
                      Flickr_8k.trainImages.txt, Flickr_8k.devImages.txt, Flickr_8k.testImages.txt
-                   (the dev and test lists are optional; without a dev list the last 10% of
-                   the training list is held out);
+                   (training needs the train list; without a dev list the last 10% of it is
+                   held out; `evaluate` also reads a folder with only a test list, or none);
   tfds:coco_captions   MS-COCO captions through TensorFlow Datasets (needs the network).
 
 A listed image whose file is missing, a caption line that does not parse and a
@@ -166,16 +166,19 @@ class CaptionSource:
     name: str
     train: list[CaptionItem]
     val: list[CaptionItem]
-    test: list[CaptionItem] | None = None
+    test: list[CaptionItem] | None = None  # None: the source defines no test split
     skipped: Counter = field(default_factory=Counter)
+    every: list[CaptionItem] | None = None  # every image with captions and a file (None: train + val + test)
+    lists: tuple[str, ...] = ()  # the split lists the source came with, by file name
 
     def split(self, name: str) -> list[CaptionItem]:
-        splits = {"train": self.train, "val": self.val, "dev": self.val, "test": self.test}
         if name == "all":
-            return self.train + self.val + (self.test or [])
+            return self.every if self.every is not None else self.train + self.val + (self.test or [])
+        splits = {"train": self.train, "val": self.val, "dev": self.val, "test": self.test}
         items = splits.get(name)
-        if items is None:
-            raise ValueError(f"--data {self.name} has no {name} split")
+        if not items:
+            raise ValueError(f"--data {self.name} has no {name} split"
+                             + (f" (its lists: {', '.join(self.lists)})" if self.lists else " (it has no split lists)"))
         return items
 
 
@@ -309,21 +312,20 @@ def flickr8k_source(path: str | Path, val_fraction: float = 0.1) -> CaptionSourc
                 found.append(CaptionItem(key=name, captions=captions[name], path=image_dir / name))
         return found
 
-    train_names = _read_list(_find(root, "Flickr_8k.trainImages.txt"))
-    if train_names is None:
-        raise FileNotFoundError(f"--data {path}: no Flickr_8k.trainImages.txt (the training list of the Flickr8k layout)")
-    train = items_for(train_names)
-    dev_names = _read_list(_find(root, "Flickr_8k.devImages.txt"))
-    if dev_names is None:
+    # Every list is optional here: a folder of test photos (or of photos and captions only) is scored by
+    # `evaluate`; `train` says so when it finds nothing to train on.
+    lists = {name: _read_list(_find(root, f"Flickr_8k.{name}Images.txt")) for name in ("train", "dev", "test")}
+    train = items_for(lists["train"])
+    if lists["dev"] is None:
         cut = max(1, int(len(train) * (1 - val_fraction)))
         train, val = train[:cut], train[cut:]
     else:
-        val = items_for(dev_names)
-    test_names = _read_list(_find(root, "Flickr_8k.testImages.txt"))
-    test = items_for(test_names) if test_names is not None else None
-    if not train:
-        raise ValueError(f"--data {path}: no training image has both a file and captions")
-    return CaptionSource(str(path), train, val, test, skipped)
+        val = items_for(lists["dev"])
+    test = items_for(lists["test"]) if lists["test"] is not None else None
+    every = [CaptionItem(key=name, captions=texts, path=image_dir / name) for name, texts in captions.items()
+             if (image_dir / name).is_file()]
+    found = tuple(f"Flickr_8k.{name}Images.txt" for name, names in lists.items() if names is not None)
+    return CaptionSource(str(path), train, val, test, skipped, every, found)
 
 
 # -- TensorFlow Datasets ------------------------------------------------------

@@ -8,7 +8,8 @@ Writes `<to>/captioning/<version>/`:
         -> caption, error, score: float32[batch], attention: float32[batch, max_length, positions]
      An input that is not an image gets an empty caption and an error naming the problem;
      the other images of the request are captioned as usual.
-  assets.extra/rnnkit_config.json, vocab.json
+  assets.extra/rnnkit_config.json (with the encoder weights' source: imagenet, or the file and its
+                                  sha256), vocab.json
   captioning_encoder.tflite       image float32[1, S, S, 3] (0..255) -> features, h (, c)
   captioning_decoder_step.tflite  token int32[1], features, h (, c) -> logits, attention, new_h (, new_c)
   captioning_mobile.json          the vocabulary, ids, shapes and the verification record
@@ -207,7 +208,9 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, atol=1e-4
     written: dict[str, str] = {}
     with savedmodel.new_version(to, "captioning", version) as (scratch, final):
         build_serving_archive(captioner).write_out(str(scratch), verbose=False)
-        savedmodel.write_extra(scratch, "rnnkit_config.json", {"app": "captioning", "config": config_to_dict(config)})
+        weights = captioner.saved.get("encoder_weights_source", {"weights": config.encoder_weights})
+        savedmodel.write_extra(scratch, "rnnkit_config.json", {"app": "captioning", "config": config_to_dict(config),
+                                                               "encoder_weights_source": weights})
         savedmodel.write_extra(scratch, "vocab.json", {"words": captioner.vocabulary.words})
         if with_tflite:
             encoder_bytes = convert_encoder(captioner)
@@ -227,6 +230,7 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, atol=1e-4
                                     **{f"new_{name}": [1, units] for name in names}},
                 "states": names, "start_id": START_ID, "end_id": END_ID, "max_length": config.max_length,
                 "no_repeat_ngram": config.no_repeat_ngram,
+                "encoder_network": config.encoder, "encoder_weights_source": weights,
                 "vocabulary": captioner.vocabulary.words, "verification": check,
             }
             (scratch / MOBILE_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

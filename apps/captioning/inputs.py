@@ -23,7 +23,7 @@ from apps.captioning.data import CaptionItem, CaptionSource, Vocabulary, load_im
 class Prepared:
     source: CaptionSource
     vocabulary: Vocabulary
-    encoder: object
+    encoder: object  # the frozen encoder; with fine_tune_blocks its head
     train_items: list[CaptionItem]
     val_items: list[CaptionItem]
     train_inputs: np.ndarray  # images (uint8) or feature grids (float32)
@@ -31,6 +31,7 @@ class Prepared:
     input_name: str  # "images" or "features"
     grid_shape: tuple[int, int, int]
     skipped: dict
+    tail: object = None  # fine_tune_blocks: the encoder's last blocks, trained on the cached head outputs
 
     def datasets(self, config: CaptioningConfig):
         common = dict(vocabulary=self.vocabulary, max_length=config.max_length, batch_size=config.batch_size,
@@ -45,8 +46,12 @@ class Prepared:
 
 
 def _cache_key(config: CaptioningConfig, items: list[CaptionItem]) -> str:
+    from rnnkit.applications import weights_source
+
     digest = hashlib.sha256()
-    digest.update(f"{config.encoder}|{config.encoder_weights}|{config.image_size}".encode())
+    weights = weights_source(config.encoder_weights)  # a file by its contents, not its name
+    digest.update(f"{config.encoder}|{weights.get('sha256', config.encoder_weights)}|{config.image_size}|"
+                  f"{config.fine_tune_blocks}".encode())
     for item in items:
         digest.update(item.key.encode("utf-8", "replace") + b"\0")
     return digest.hexdigest()[:16]
@@ -82,15 +87,19 @@ def cached_features(encoder, config: CaptioningConfig, items, images, cache_dir:
 
 
 def prepare(config: CaptioningConfig, data: str, *, vocabulary: Vocabulary | None = None, encoder=None,
-            cache_dir: Path | None = None, quiet: bool = False) -> Prepared:
+            tail=None, cache_dir: Path | None = None, quiet: bool = False) -> Prepared:
+    """`encoder` (and with fine_tune_blocks `tail`): a resumed run's saved ones, else they are built."""
     from apps.captioning.data import load_source
-    from apps.captioning.model import build_encoder
+    from apps.captioning.model import build_encoder, encoder_parts
 
     def say(message: str) -> None:
         if not quiet:
             print(message, flush=True)
 
     source = load_source(data, config.max_images)
+    if not source.train:
+        raise ValueError(f"--data {data}: no training images (training needs Flickr_8k.trainImages.txt listing images "
+                         "that have both a file and captions)")
     if vocabulary is None:
         vocabulary = Vocabulary.from_captions((c for item in source.train for c in item.captions),
                                               config.min_count, config.max_vocab)
@@ -107,7 +116,6 @@ def prepare(config: CaptioningConfig, data: str, *, vocabulary: Vocabulary | Non
         raise ValueError(f"--data {data}: no validation image could be read")
     built_here = encoder is None
     encoder = encoder if encoder is not None else build_encoder(config)
-    grid_shape = tuple(int(size) for size in encoder.output.shape[1:])
     if config.train_encoder:
         train_inputs, val_inputs, input_name = train_images, val_images, "images"
     else:
@@ -118,8 +126,11 @@ def prepare(config: CaptioningConfig, data: str, *, vocabulary: Vocabulary | Non
             calibrate_batch_norm(encoder, train_images)
             say("note: the encoder keeps random weights (encoder_weights=none, train_encoder=false); its batch-norm "
                 "statistics were measured on the training images. --set train_encoder=true or ImageNet weights see more")
+        if config.fine_tune_blocks and (built_here or tail is None):
+            encoder, tail = encoder_parts(encoder, config)  # cache what the frozen head computes
         train_inputs = cached_features(encoder, config, train_items, train_images, cache_dir, "train")
         val_inputs = cached_features(encoder, config, val_items, val_images, cache_dir, "val")
         input_name = "features"
+    grid_shape = tuple(int(size) for size in encoder.output.shape[1:])  # of the cached features when frozen
     return Prepared(source, vocabulary, encoder, train_items, val_items, train_inputs, val_inputs, input_name,
-                    grid_shape, skipped)
+                    grid_shape, skipped, tail)

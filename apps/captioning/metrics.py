@@ -74,3 +74,33 @@ def nearest_neighbour_captions(train_features: np.ndarray, train: Sequence[Capti
     nearest = np.argmax(similarity, axis=1)
     cache: dict[int, str] = {}
     return [cache.setdefault(int(i), consensus_caption(train[int(i)].captions)) for i in nearest]
+
+
+BASELINES_FILE = "baselines.npz"
+
+
+def save_baselines(path, train: Sequence[CaptionItem], features: np.ndarray) -> None:
+    """What the baselines need from training, saved in the run folder at training time.
+
+    The most frequent training caption, and per training image its name, its
+    consensus caption and its pooled encoder features, so `evaluate` can score a
+    source that holds no training images (a test-only folder) with both baselines.
+    """
+    from rnnkit.io import atomic_path
+
+    if len(train) != len(features):
+        raise ValueError(f"{len(features)} feature rows for {len(train)} training images")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, keys=np.asarray([item.key for item in train]),
+                     consensus=np.asarray([consensus_caption(item.captions) for item in train]),
+                     features=np.asarray(features, np.float32),
+                     most_frequent=np.asarray(most_frequent_caption(train)))
+
+
+def load_baselines(path) -> tuple[str, list[CaptionItem], np.ndarray]:
+    """(most frequent caption, training images each with its consensus caption, their features)."""
+    with np.load(path) as stored:
+        items = [CaptionItem(str(key), [str(caption)]) for key, caption in zip(stored["keys"], stored["consensus"],
+                                                                                 strict=True)]
+        return str(stored["most_frequent"]), items, stored["features"]

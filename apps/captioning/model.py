@@ -1,11 +1,12 @@
 """The captioning model, its inference twins, and caption search.
 
 Training model (teacher forcing; `features` are cached encoder outputs, or `images`
-go through the encoder when it is trained too):
+go through the encoder when it is trained too, or with fine_tune_blocks=N cached
+outputs of the encoder's head go through its last N blocks, trained):
 
     images [S, S, 3] -> CNN encoder -> grid [h, w, C] -> flatten [h*w, C] -> Dense "project" [N, units]
     mean of the projected grid -> Dense "init_h" (and "init_c" for LSTM): the decoder's first state
-    tokens [T] -> Embedding -> GRU/LSTM "rnn" [T, units]
+    tokens [T] -> Embedding -> GRU/LSTM/SimpleRNN "rnn" [T, units]
     attention(query = every rnn output, values = the projected grid) -> context [T, units]
     [rnn output, context] -> Dense "combine" (tanh) -> Dense "logits" [T, vocab]
 
@@ -18,6 +19,7 @@ Inference shares those layers:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -26,13 +28,15 @@ import tensorflow as tf
 
 from apps.captioning.config import CaptioningConfig
 from apps.captioning.data import END_ID, PAD_ID, START_ID, Vocabulary
-from rnnkit.applications import feature_extractor
+from rnnkit.applications import feature_extractor, split_last_blocks
 from rnnkit.decoding import beam_search, greedy_search
 from rnnkit.layers.bahdanau_attention import BahdanauAttention
 from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.training import optimizer_from_config
 
-ENCODER_FILE = "encoder.keras"
+ENCODER_FILE = "encoder.keras"  # the frozen encoder (its head when fine_tune_blocks is set)
+TAIL_FILE = "encoder_tail.keras"  # fine_tune_blocks: the tail as it was before training, to resume with
+TAIL_LAYER = "encoder_tail"
 BATCH_NORM_MOMENTUM = 0.99
 
 
@@ -77,11 +81,39 @@ def make_attention(config: CaptioningConfig) -> keras.layers.Layer:
     return LuongAttention(score=config.attention.split("_", 1)[1], name="attention")
 
 
+def encoder_parts(encoder: keras.Model, config: CaptioningConfig) -> tuple[keras.Model, keras.Model]:
+    """(frozen head, tail to fine-tune) of the encoder for fine_tune_blocks=N: the tail is its last N blocks."""
+    head, tail = split_last_blocks(encoder, config.fine_tune_blocks)
+    return (keras.Model(head.input, head.output, name="encoder_head"),
+            keras.Model(tail.input, tail.output, name=TAIL_LAYER))
+
+
+def _trainable_tail(tail: keras.Model) -> keras.Model:
+    """A copy of `tail` (so every model built, e.g. each tuner trial, starts from the same weights) whose
+    batch norms stay in inference mode: with 753 images their ImageNet statistics are better than new ones."""
+    copy = keras.models.clone_model(tail)
+    copy.set_weights(tail.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return keras.Model(copy.input, copy.output, name=TAIL_LAYER)
+
+
 def build_model(config: CaptioningConfig, vocab_size: int, grid_shape: tuple[int, int, int] | None = None,
-                encoder: keras.Model | None = None) -> keras.Model:
-    """The teacher-forced training model; inputs {"features" or "images", "tokens"} -> logits."""
+                encoder: keras.Model | None = None, tail: keras.Model | None = None) -> keras.Model:
+    """The teacher-forced training model; inputs {"features" or "images", "tokens"} -> logits.
+
+    `features` are the frozen encoder's cached grids, or with fine_tune_blocks=N the
+    cached outputs of its head, which then go through a trainable copy of `tail`.
+    """
     tokens = keras.Input((config.max_length,), dtype="int32", name="tokens")
-    if config.train_encoder:
+    if config.fine_tune_blocks and not config.train_encoder:
+        if tail is None:
+            raise ValueError("build_model needs the encoder's tail (encoder_parts) when fine_tune_blocks is set")
+        features = keras.Input(tuple(tail.input.shape[1:]), name="features")
+        grid = _trainable_tail(tail)(features)
+        inputs = {"features": features, "tokens": tokens}
+    elif config.train_encoder:
         encoder = encoder or build_encoder(config)
         # keras.applications use BatchNormalization momentum 0.999: over a few thousand steps
         # the moving statistics would stay close to their initial values and the encoder
@@ -107,7 +139,7 @@ def build_model(config: CaptioningConfig, vocab_size: int, grid_shape: tuple[int
         initial.append(keras.layers.Dense(config.units, name="init_c")(pooled))
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(tokens)
     x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
-    rnn_class = keras.layers.LSTM if config.cell == "lstm" else keras.layers.GRU
+    rnn_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple": keras.layers.SimpleRNN}[config.cell]
     # Right-padded captions need no mask: a step only sees the tokens before it, and the
     # loss ignores the padding positions.
     outputs, *_ = rnn_class(config.units, return_sequences=True, return_state=True, name="rnn")(x, initial_state=initial)
@@ -182,6 +214,7 @@ class Captioner:
 
     def __init__(self, encoder: keras.Model, model: keras.Model, vocabulary: Vocabulary, config: CaptioningConfig):
         self.encoder, self.model, self.vocabulary, self.config = encoder, model, vocabulary, config
+        self.run_dir, self.saved = None, {}  # set by load_run: the run folder and its config.json extras
         self.image_encoder = ImageEncoder(encoder, model)
         self.step_model = StepModel(model)
         size = config.image_size
@@ -259,6 +292,7 @@ def load_run(run_dir) -> Captioner:
     run = RunDir(run_dir)
     config = read_saved_config(CaptioningConfig, run.config_path)
     vocabulary = Vocabulary.load(run.path / "vocab.json")
+    saved = json.loads(run.config_path.read_text(encoding="utf-8"))
     model = keras.saving.load_model(run.trained_model_path(), compile=False)
     if config.train_encoder:
         encoder = model.get_layer("encoder")
@@ -267,4 +301,15 @@ def load_run(run_dir) -> Captioner:
         if not encoder_path.is_file():
             raise FileNotFoundError(f"{encoder_path}: missing; the run's frozen encoder is saved there by `train`")
         encoder = keras.saving.load_model(encoder_path, compile=False)
-    return Captioner(encoder, model, vocabulary, config)
+        if config.fine_tune_blocks:
+            encoder = join_encoder(encoder, model.get_layer(TAIL_LAYER), config)
+    captioner = Captioner(encoder, model, vocabulary, config)
+    captioner.run_dir = run.path
+    captioner.saved = {key: value for key, value in saved.items() if key != "config"}  # data, weights source, ...
+    return captioner
+
+
+def join_encoder(head: keras.Model, tail: keras.Model, config: CaptioningConfig) -> keras.Model:
+    """Images -> the frozen head -> the fine-tuned tail: the whole encoder of a fine_tune_blocks run."""
+    images = keras.Input((config.image_size, config.image_size, 3), name="images")
+    return keras.Model(images, tail(head(images)), name="encoder")

@@ -1,4 +1,4 @@
-"""KerasTuner search over the captioning decoder: cell, units, attention, dropout, learning rate.
+"""KerasTuner search over the captioning decoder: cell (GRU, LSTM, SimpleRNN), units, attention, dropout, learning rate.
 
     python -m apps.captioning.tune --data ../shared/data/flickr8k_subset --out runs/captioning-tune --trials 8 --epochs 5
     python -m apps.captioning.train --data ../shared/data/flickr8k_subset --out runs/best --config runs/captioning-tune/best_config.json
@@ -14,7 +14,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from apps.captioning.config import ATTENTIONS, CaptioningConfig
+from apps.captioning.config import ATTENTIONS, CELLS, CaptioningConfig
 from apps.captioning.train import add_encoder_weights_argument, apply_encoder_weights
 from rnnkit import cli
 
@@ -30,7 +30,7 @@ def space_for(units: list[int]):
     def space(hp, base: CaptioningConfig) -> CaptioningConfig:
         return dataclasses.replace(
             base,
-            cell=hp.Choice("cell", ["gru", "lstm"]),
+            cell=hp.Choice("cell", list(CELLS)),
             units=hp.Choice("units", units),
             attention=hp.Choice("attention", list(ATTENTIONS)),
             dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     apply_encoder_weights(args)
     base, seed = cli.resolve_tune_config(CaptioningConfig, args)
+    base = base.resolved(args.data)
     set_seed(seed)
     units = cli.tune_units(args)
     prepared = prepare(base, args.data, cache_dir=Path(args.out) / "cache")
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     cli.run_search(
         "captioning", args, base, seed,
         build_model=lambda config: compile_model(
-            build_model(config, len(prepared.vocabulary), prepared.grid_shape, encoder=prepared.encoder), config, steps),
+            build_model(config, len(prepared.vocabulary), prepared.grid_shape, encoder=prepared.encoder,
+                        tail=prepared.tail), config, steps),
         space=space_for(units), train_data=train_data, val_data=val_data,
     )
     return 0

@@ -26,7 +26,8 @@ def encoder():
     return build_encoder(TINY)
 
 
-@pytest.mark.parametrize("cell,attention", [("gru", "bahdanau"), ("lstm", "luong_dot"), ("lstm", "luong_general")])
+@pytest.mark.parametrize("cell,attention", [("gru", "bahdanau"), ("lstm", "luong_dot"), ("lstm", "luong_general"),
+                                            ("simple", "bahdanau")])
 def test_step_by_step_decoding_reproduces_the_teacher_forced_model(cell, attention, encoder):
     """The one-step model carrying its state must give the training model's logits at every position."""
     config = dataclasses.replace(TINY, cell=cell, attention=attention)
