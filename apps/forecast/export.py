@@ -8,11 +8,11 @@ Writes `<to>/forecast/<version>/`:
         A row holding a NaN or an infinity gets NaN forecasts and an error naming the step and
         column; the other rows are answered as usual. Fewer than seq_len steps fail the request
         with a message giving both numbers.
-  assets.extra/rnnkit_config.json, columns.json (input columns in order, targets, quantile
+  assets.extra/rnnkit_config.json, columns.json (the input columns in order, targets, quantile
         levels, seq_len, horizon, the step in seconds, the scaling statistics)
   forecast.tflite                history float32[1, seq_len, features] (raw units) -> forecast, quantiles;
                                  builtin ops only, checked against Keras before it is written
-  forecast_tflite.json           shapes, columns, op list, the verification
+  forecast_tflite.json           shapes, the config, the columns (as columns.json), op list, the verification
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def columns_record(config, schema) -> dict:
-    return {"inputs": schema["columns"], "targets": schema["targets"], "quantiles": list(config.quantiles),
+    return {"columns": schema["columns"], "targets": schema["targets"], "quantiles": list(config.quantiles),
             "seq_len": config.seq_len, "horizon": config.horizon, "step_seconds": schema["step_seconds"],
             "categories": schema["categories"], "mean": schema["mean"], "std": schema["std"],
             "time_column": schema["time_column"]}
@@ -74,11 +74,12 @@ def build_serving_archive(model, config, schema):
     raw_units = raw_units_function(model, config, schema)
 
     def serve(history):
-        tf.debugging.assert_greater_equal(
+        long_enough = tf.debugging.assert_greater_equal(
             tf.shape(history)[1], seq_len,
             message=f"history has fewer steps than the model reads: send at least seq_len={seq_len} steps "
                     f"of the {features} columns {', '.join(schema['columns'])}")
-        history = tf.ensure_shape(history[:, -seq_len:, :], [None, seq_len, features])
+        with tf.control_dependencies([long_enough]):  # checked before the shape is, so this message is the one seen
+            history = tf.ensure_shape(tf.identity(history)[:, -seq_len:, :], [None, seq_len, features])
         finite = tf.math.is_finite(history)
         bad = tf.logical_not(tf.reduce_all(finite, axis=[1, 2]))
         out = raw_units(tf.where(finite, history, 0.0))
@@ -162,7 +163,7 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, data=None
                                if config.quantiles else {})},
                 "units": "raw (the scaling is inside the model)",
                 "config": config_to_dict(config),
-                **columns_record(config, schema),
+                "series": columns_record(config, schema),
                 "verification": {**check.as_dict(), "windows": used, "relative_to": "each target's training std"},
             })
             written["tflite"] = str(final / TFLITE_NAME)

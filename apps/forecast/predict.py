@@ -78,11 +78,11 @@ class Forecaster:
             if not meta_path.is_file():
                 raise FileNotFoundError(f"{meta_path}: missing; a forecast .tflite model needs the {TFLITE_JSON} "
                                         "that export writes beside it")
-            record = read_json(meta_path)
-            self.config = record["config"]
+            meta = read_json(meta_path)
+            record, self.config = meta["series"], meta["config"]
             self.runner = tflite.signature_runner(path, "serve")
         self.record = record
-        self.columns, self.targets = list(record["inputs"]), list(record["targets"])
+        self.columns, self.targets = list(record["columns"]), list(record["targets"])
         self.levels = list(record["quantiles"])
         self.seq_len, self.horizon = int(record["seq_len"]), int(record["horizon"])
         self.step_seconds = float(record["step_seconds"])
