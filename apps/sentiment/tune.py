@@ -40,7 +40,7 @@ def space_for(units: list[int]):
 
 def run(args: argparse.Namespace) -> int:
     from apps.sentiment.data import load_reviews, make_dataset, steps_per_epoch
-    from apps.sentiment.model import build_model, compile_model
+    from apps.sentiment.model import build_model, compile_model, training_model
     from apps.sentiment.train import prepare
     from rnnkit.training import set_seed
 
@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     steps = steps_per_epoch(train_lengths, base, plan)
     cli.run_search(
         "sentiment", args, base, seed,
-        build_model=lambda config: compile_model(build_model(config, vocab_size), config, steps),
+        # Trials train as `train` does (adversarial pass included) but skip LM pretraining, which
+        # does not depend on the searched fields and would cost every trial an extra epoch.
+        build_model=lambda config: compile_model(training_model(config, build_model(config, vocab_size)), config,
+                                                 steps),
         space=space_for(units), train_data=train_data, val_data=val_data, objective="val_accuracy", direction="max",
     )
     return 0

@@ -97,3 +97,24 @@ def test_predict_agrees_across_run_export_and_tflite(tiny_run, tiny_export, caps
                                    atol=1e-5)
         assert [[word for word, _ in row["top_words"]] for row in other] == \
             [[word for word, _ in row["top_words"]] for row in outputs[0]]
+
+
+def test_simple_rnn_cell_trains_reloads_and_exports_builtin_tflite(acl_archive, tmp_path):
+    """Issue 16: the Elman SimpleRNN is a cell choice next to LSTM and GRU, end to end."""
+    from apps.sentiment.export import export
+    from apps.sentiment.model import load_run
+    from tests.apps.sentiment.conftest import TINY, run_cli
+
+    run = tmp_path / "simple"
+    code, output = run_cli(["sentiment", "train", "--data", str(acl_archive), "--out", str(run), "--epochs", "1",
+                            *TINY, "--set", "cell=simple", "--set", "max_examples=120"])
+    assert code == 0 and "BiSIMPLE-8" in output, output
+    model, _, config, _ = load_run(run)
+    assert config.cell == "simple"
+    assert {type(layer.forward_layer).__name__ for layer in model.layers if hasattr(layer, "forward_layer")} == \
+        {"SimpleRNN"}
+    written = export(run, tmp_path / "saved_models", verify_reviews=12)
+    meta = json.loads((Path(written["saved_model"]) / "sentiment_tflite.json").read_text())
+    ops = meta["verification"]["ops"]
+    assert meta["verification"]["max_abs_diff"] <= 1e-4 and "WHILE" in ops
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
