@@ -178,7 +178,8 @@ def _usage(apps: dict[str, App]) -> str:
     width = max((len(name) for name in apps), default=0)
     for name, app in apps.items():
         lines.append(f"  {name.ljust(width)}  {app.help}")
-    lines += ["", "commands every app has: " + ", ".join(STANDARD_COMMANDS)]
+    lines += ["", "commands every app has: " + ", ".join(STANDARD_COMMANDS),
+              "rnnkit lab [--model RUN_OR_EXPORT ...]: the interactive page (rnnkit lab --help)"]
     return "\n".join(lines)
 
 
@@ -204,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rnnkit {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
+    if name == "lab":  # not an app: the interactive page over all of them (rnnkit/lab)
+        from rnnkit.lab import main as lab_main
+
+        return lab_main(rest)
     if name not in apps:
         print(f"rnnkit: unknown app {name!r}; choose one of: {', '.join(apps) or '(none installed)'}", file=sys.stderr)
         return 2

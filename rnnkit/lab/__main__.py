@@ -1,0 +1,5 @@
+import sys
+
+from rnnkit.lab import main
+
+sys.exit(main())
