@@ -61,7 +61,7 @@ def test_every_tab_renders_without_console_errors(browser, lab_server, tmp_path)
     browser.get(lab_server.url)
     WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "button[role='tab']")))
     load_seconds = time.perf_counter() - start
-    assert load_seconds < 50.0, f"the page took {load_seconds:.1f} s to show its tabs"
+    assert load_seconds < 5.0, f"the page took {load_seconds:.1f} s to show its tabs"
     print(f"lab: server up {lab_server.startup_seconds:.1f} s after start, page shown {load_seconds:.2f} s after request")
 
     tabs = TABS + (["Forecast"] if any(b.text.strip() == "Forecast" for b in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']")) else [])
