@@ -198,6 +198,7 @@ def main() -> None:
     from rnnkit.config import load_config
     from rnnkit.data.video import DecodeReport
     from rnnkit.plots import plot_confusion_matrix
+    from rnnkit.training import set_seed
 
     config = load_config(VideoConfig, overrides=[f"backbone={args.backbone}",
                                                  f"backbone_weights={args.backbone_weights}", *args.overrides])
@@ -212,6 +213,7 @@ def main() -> None:
           f"{' x 2 (mirrored)' if config.flip else ''}, frozen={not config.train_backbone}, "
           f"{config.cell.upper()}-{config.units}, {config.epochs} epochs\n", flush=True)
 
+    set_seed(config.seed)  # random weights (backbone_weights=none) are then the ones `train` builds
     backbone = build_backbone(config)
     backbone.trainable = False
     measured = throughput(clips, config, backbone, args.throughput_clips) if args.throughput_clips else None

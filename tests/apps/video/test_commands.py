@@ -38,13 +38,18 @@ def test_predict_gives_top5_for_avi_and_mp4_and_names_the_bad_clip(tiny_run, tin
     mp4 = next((tiny_demo / "UCF-101" / "Rotate").glob("*.mp4"))
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
-    code = rnnkit_main(["video", "predict", "--model", str(tiny_run), str(avi), str(mp4), str(empty), "--json"])
+    strips = tmp_path / "strips"
+    code = rnnkit_main(["video", "predict", "--model", str(tiny_run), str(avi), str(mp4), str(empty), "--json",
+                        "--film-strips", str(strips)])
     out = capsys.readouterr()
     assert code == 2  # one clip failed; the others were classified
     rows = [json.loads(line) for line in out.out.strip().splitlines()]
     assert [row["clip"] for row in rows] == [str(avi), str(mp4)]
     assert all(len(row["top"]) == 5 and row["frames_used"] == 6 for row in rows)
     assert all(abs(sum(item["probability"] for item in row["top"]) - 1.0) < 0.2 for row in rows)
+    assert all(len(row["attention"]) == 6 and abs(sum(row["attention"]) - 1.0) < 1e-3 for row in rows)
+    assert sorted(path.name for path in strips.iterdir()) == sorted([avi.stem + ".png", mp4.stem + ".png"])
+    assert rows[0]["film_strip"] == str(strips / (avi.stem + ".png"))
     assert f"{empty}: empty file (0 bytes)" in out.err
 
 

@@ -81,3 +81,38 @@ def test_colour_jitter_changes_a_clip_once_for_all_its_frames_and_keeps_padding_
     np.testing.assert_allclose(first[0], first[2])  # one gain and shift per clip
     assert not first[3].any()  # the padded frame stays black
     assert not np.allclose(first[0], 100.0) and not np.allclose(first[0], second[0])  # and a new one per clip
+
+
+def test_settings_follow_the_backbone_unless_given():
+    small, pretrained = VideoConfig(), VideoConfig(backbone="mobilenet_v2_0.5", backbone_weights="weights.h5")
+    assert (small.image_size, small.train_backbone, small.windows, small.flip, small.grid) == (64, True, 1, False, 4)
+    assert (pretrained.image_size, pretrained.train_backbone, pretrained.windows, pretrained.flip, pretrained.grid) == \
+        (224, False, 4, True, 1)
+    assert pretrained.views == 8
+    given = load_config(VideoConfig, overrides=["backbone=mobilenet_v2_0.35", "image_size=160", "windows=2",
+                                                "train_backbone=true", "fine_tune_blocks=2"])
+    assert (given.image_size, given.windows, given.train_backbone, given.flip) == (160, 2, True, False)
+    with pytest.raises(ValueError, match="fine_tune_blocks applies"):
+        load_config(VideoConfig, overrides=["fine_tune_blocks=2"])
+    with pytest.raises(ValueError, match="cell must be one of gru, lstm, simple"):
+        load_config(VideoConfig, overrides=["cell=elman"])
+
+
+def test_fine_tuning_trains_only_the_last_blocks_with_batch_norm_frozen():
+    import keras
+
+    config = VideoConfig(backbone="mobilenet_v2_0.35", image_size=32, train_backbone=True, fine_tune_blocks=2, num_frames=3,
+                         frame_units=8, units=4, attention_units=4)
+    backbone = build_backbone(config)
+    trainable = {weight.path.split("/")[-2] for weight in backbone.trainable_weights}
+    assert trainable and all(name.startswith(("block_15", "block_16", "Conv_1")) for name in trainable)
+    assert {"block_15_expand", "block_16_project", "Conv_1"} <= trainable
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+                   for layer in backbone.get_layer(index=1).layers)
+    model = build_model(config, 3, backbone)
+    frames = np.random.default_rng(0).uniform(0, 255, (2, config.num_frames, 32, 32, 3)).astype("float32")
+    before = [np.array(weight) for weight in backbone.non_trainable_weights]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_on_batch({"frames": frames, "lengths": np.array([3, 1], np.int32)}, np.array([0, 2]))
+    after = [np.array(weight) for weight in backbone.non_trainable_weights]
+    assert all(np.array_equal(old, new) for old, new in zip(before, after))  # frozen part and BN statistics kept
