@@ -92,8 +92,7 @@ class Lab:
 
         if "textgen" not in self.store.given:
             return DEFAULT_PASSAGE
-        _, model = self.text_model()
-        return sample_passage(model) or DEFAULT_PASSAGE
+        return sample_passage(self.store.given["textgen"]) or DEFAULT_PASSAGE
 
     def hidden_state(self, text: str, units_spec: str = "", position: int = -1, per_feature: int = 3):
         """Table of the units that best track each feature, the heat map of chosen units and a next-char plot."""
@@ -336,7 +335,7 @@ def build(lab: Lab):
             with gr.Tab("Hidden state", id="hidden"):
                 hidden_note = gr.Markdown(note_for("textgen"))
                 with gr.Row():
-                    text = gr.Textbox(DEFAULT_PASSAGE if "textgen" not in store.given else lab.default_passage(),
+                    text = gr.Textbox(lab.default_passage(),
                                       lines=8, label="text (up to 4,000 characters)", scale=3)
                     with gr.Column(scale=1):
                         units_spec = gr.Textbox("", label="units to show", placeholder="e.g. h0:12, c0:40 (empty: the best ones)")

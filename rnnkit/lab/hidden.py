@@ -149,16 +149,21 @@ def main(argv=None) -> int:
     text = path.read_text(encoding="utf-8")
     begin = int(len(text) * args.start)
     text = text[begin: begin + args.chars]
-    textgen.MAX_READ_CHARS = max(textgen.MAX_READ_CHARS, args.chars)
     model = textgen.load_text_model(classify(args.model))
-    reading = model.read(text)
+    reading = model.read(text, limit=args.chars)
     features = text_features(reading.text)
     print(f"{args.model}: {model.description}; {len(reading.text):,} characters of {path} from {args.start:.0%}")
-    print(f"{'feature':<20} {'unit':<10} {'r':>7}   share of positions with the feature")
+    print("null: the largest |r| of any unit with the feature shifted by half the text (same statistics, wrong place)")
+    print(f"{'feature':<20} {'unit':<10} {'r':>7}  {'null':>6}  share of positions with the feature")
+    nulls = {}
     for match in top_units(reading.states, features, args.top):
         values = features[match.feature]
+        if match.feature not in nulls:
+            shifted = np.roll(values, len(values) // 2)
+            nulls[match.feature] = max(float(np.max(np.abs(correlations(activations, shifted))))
+                                       for activations in reading.states.values())
         share = f"{values.mean():.2f}" if set(np.unique(values)) <= {0.0, 1.0} else "-"
-        print(f"{match.feature:<20} {match.label:<10} {match.r:+7.3f}   {share}")
+        print(f"{match.feature:<20} {match.label:<10} {match.r:+7.3f}  {nulls[match.feature]:6.3f}  {share}")
     return 0
 
 

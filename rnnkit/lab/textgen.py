@@ -33,14 +33,13 @@ class TextModel:
     chars: list[str]
     state_names: list[str]
     description: str
-    data_source: str | None = None
 
     def encode(self, text: str) -> tuple[np.ndarray, str]:
         index = {char: i for i, char in enumerate(self.chars)}
         kept = "".join(char for char in text if char in index)
         return np.asarray([index[char] for char in kept], np.int32), kept
 
-    def read(self, text: str) -> Reading:
+    def read(self, text: str, limit: int = MAX_READ_CHARS) -> Reading:
         raise NotImplementedError
 
     def next_logits(self, prime: str) -> np.ndarray:
@@ -68,9 +67,6 @@ class RunTextModel(TextModel):
         self.state_names = model_module.state_names(model)
         self.units = model_module.state_units(model)
         self.description = f"{config.num_layers} x {config.cell.upper()}-{config.units}, vocabulary {len(self.chars)}"
-        saved = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
-        self.data_source = saved.get("data")
-        self.val_fraction, self.max_chars = config.val_fraction, config.max_chars
         step = self.generator.step_model
         specs = [tf.TensorSpec((1, size), tf.float32) for size in self.units]
 
@@ -91,8 +87,8 @@ class RunTextModel(TextModel):
 
         self._scan = tf.function(scan, input_signature=[tf.TensorSpec((None,), tf.int32), specs])
 
-    def read(self, text: str) -> Reading:
-        ids, kept = self.encode(text[:MAX_READ_CHARS])
+    def read(self, text: str, limit: int = MAX_READ_CHARS) -> Reading:
+        ids, kept = self.encode(text[:limit])
         if len(ids) == 0:
             raise ValueError("none of the text's characters are in the model's vocabulary")
         zeros = [np.zeros((1, size), np.float32) for size in self.units]
@@ -138,8 +134,8 @@ class ExportTextModel(TextModel):
             states = {name: out[f"new_{name}"] for name in self.state_names}
             yield out["logits"][0], states
 
-    def read(self, text: str) -> Reading:
-        ids, kept = self.encode(text[:MAX_READ_CHARS])
+    def read(self, text: str, limit: int = MAX_READ_CHARS) -> Reading:
+        ids, kept = self.encode(text[:limit])
         if len(ids) == 0:
             raise ValueError("none of the text's characters are in the model's vocabulary")
         logits, states = [], {name: [] for name in self.state_names}
@@ -170,14 +166,19 @@ def load_text_model(ref: ModelRef) -> TextModel:
     return RunTextModel(ref.path) if ref.kind == "run" else ExportTextModel(ref.path)
 
 
-def sample_passage(model: TextModel, chars: int = 1200) -> str | None:
-    """The start of the validation part of the text the run was trained on, when that file is at hand."""
-    source = getattr(model, "data_source", None)
-    if not source or source.startswith("tfds:"):
+def sample_passage(ref: ModelRef, chars: int = 1200) -> str | None:
+    """The start of the validation part of the text a run was trained on, when that file is at hand.
+
+    Read from the run's config.json alone, so the page can show it without loading the model."""
+    if ref.kind != "run":
         return None
     try:
+        saved = json.loads((ref.path / "config.json").read_text(encoding="utf-8"))
+        source, config = saved.get("data"), saved.get("config", {})
+        if not source or source.startswith("tfds:"):
+            return None
         data = app_module("textgen", "data")
-        text = data.load_text(source, model.val_fraction, model.max_chars).val
+        text = data.load_text(source, config.get("val_fraction", 0.1), config.get("max_chars", 0)).val
     except (OSError, ValueError):
         return None
     start = text.find("\n\n")  # begin at a paragraph (a speech, in a play)

@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 class LabServer:
-    def __init__(self, url: str, process: subprocess.Popen, log: Path, started: float, ready: float):
-        self.url, self.process, self.log = url, process, log
+    def __init__(self, url: str, process: subprocess.Popen, log: Path, cache: Path, started: float, ready: float):
+        self.url, self.process, self.log, self.cache = url, process, log, cache
         self.startup_seconds = ready - started
 
     def log_text(self) -> str:
@@ -60,7 +60,7 @@ def lab_server(tmp_path_factory):
             if time.perf_counter() > deadline:
                 raise AssertionError(f"rnnkit lab did not answer on {url} within 120 s:\n{log.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield LabServer(url, process, log, started, time.perf_counter())
+        yield LabServer(url, process, log, Path(cache), started, time.perf_counter())
     finally:
         process.terminate()
         try:
