@@ -32,14 +32,41 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def measure_widths(captioner, images, references, widths, repeats: int = 2) -> list[dict]:
+    """BLEU-1..4, words per caption, distinct captions and ms per image of each beam width, on the same images.
+
+    Each width is traced and warmed up untimed, then the fastest of `repeats` passes counts.
+    """
+    import time
+
+    from apps.captioning.metrics import corpus_bleu
+
+    rows = []
+    for width in widths:
+        captioner.captions(images[:32], beam_width=width)  # trace and warm up, untimed
+        best = None
+        for _ in range(max(1, repeats)):
+            started = time.perf_counter()
+            tokens, _ = captioner.caption_arrays(images, beam_width=width)
+            seconds = time.perf_counter() - started
+            best = seconds if best is None else min(best, seconds)
+        captions = [captioner.vocabulary.decode(row) for row in tokens]
+        scores = corpus_bleu(references, captions)
+        words = sum(len(caption.split()) for caption in captions) / len(captions)
+        rows.append({"method": f"beam {width}" if width > 1 else "greedy (beam 1)",
+                     **{key: round(value, 4) for key, value in scores.items()},
+                     "ms_per_image": round(1000 * best / len(images), 2), "words": round(words, 2),
+                     "distinct": len(set(captions)),
+                     "example": captions[0], "captions": captions})
+    return rows
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import dataclasses
-    import time
 
     from apps.captioning.data import load_images, load_source
     from apps.captioning.evaluate import evaluate
-    from apps.captioning.metrics import corpus_bleu
     from apps.captioning.model import load_run
     from bench.common import machine, peak_rss_mib, print_table, save_result
     from rnnkit.cli import main as rnnkit_main
@@ -60,23 +87,7 @@ def main(argv=None) -> int:
     images, kept, _ = load_images(items, captioner.config.image_size)
     references = [item.captions for item in kept]
 
-    rows = []
-    for width in widths:
-        captioner.captions(images[:32], beam_width=width)  # trace and warm up, untimed
-        best = None
-        for _ in range(max(1, args.repeats)):
-            started = time.perf_counter()
-            tokens, _ = captioner.caption_arrays(images, beam_width=width)
-            seconds = time.perf_counter() - started
-            best = seconds if best is None else min(best, seconds)
-        captions = [captioner.vocabulary.decode(row) for row in tokens]
-        scores = corpus_bleu(references, captions)
-        words = sum(len(caption.split()) for caption in captions) / len(captions)
-        rows.append({"method": f"beam {width}" if width > 1 else "greedy (beam 1)",
-                     **{key: round(value, 4) for key, value in scores.items()},
-                     "ms_per_image": round(1000 * best / len(images), 2), "words": round(words, 2),
-                     "distinct": len(set(captions)),
-                     "example": captions[0]})
+    rows = measure_widths(captioner, images, references, widths, args.repeats)
     greedy_ms = rows[0]["ms_per_image"]
     for row in rows:
         row["time_vs_greedy"] = f"{row['ms_per_image'] / greedy_ms:.2f}x"
@@ -92,6 +103,8 @@ def main(argv=None) -> int:
     for row in rows[: len(widths)]:
         print(f"  {row['method']}: {row['example']!r}")
     print(f"peak memory {peak_rss_mib():.0f} MiB")
+    for row in rows:
+        row.pop("captions", None)
     path = save_result("captioning_beam", {"data": args.data, "split": args.split, "images": len(images),
                                            "run": str(run_dir), "machine": machine(), "rows": rows,
                                            "no_repeat_ngram": captioner.config.no_repeat_ngram,

@@ -13,7 +13,7 @@ ATTENTIONS = ("bahdanau", "luong_general", "luong_dot")
 @dataclass
 class CaptioningConfig:
     # encoder
-    encoder: str = "mobilenet_v3_small"
+    encoder: str = "mobilenet_v2_0.5"  # measured with ImageNet weights (BENCHMARKS.md); any of rnnkit.applications
     # auto: imagenet for real photos, none for the demo's rendered shapes (which need no ImageNet features,
     # so the demo runs offline); imagenet | PATH to a weights file | none (also --encoder-weights)
     encoder_weights: str = "auto"
@@ -33,6 +33,8 @@ class CaptioningConfig:
     max_length: int = 20  # decoder steps: words + the end token; longer captions are cut
     min_count: int = 2  # words seen fewer times in training captions become [UNK]
     max_vocab: int = 5000
+    # each training caption sees its image or the mirror image at random (the features of both are cached)
+    flip_images: bool = False
     max_images: int = 0  # use only the first N images of each split (0: all); for quick runs
     # search
     beam_width: int = 3

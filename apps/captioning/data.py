@@ -384,18 +384,29 @@ def caption_arrays(items: Sequence[CaptionItem], vocabulary: Vocabulary, max_len
 
 
 def make_dataset(inputs: np.ndarray, items, vocabulary: Vocabulary, max_length: int, batch_size: int,
-                 *, shuffle: bool, seed: int | None = None, input_name: str = "features"):
-    """Batches of ({input_name: images or cached features, "tokens": ids}, targets), one per caption."""
+                 *, shuffle: bool, seed: int | None = None, input_name: str = "features",
+                 flipped: np.ndarray | None = None):
+    """Batches of ({input_name: images or cached features, "tokens": ids}, targets), one per caption.
+
+    `flipped`: the inputs of the mirrored images (same order); each caption then sees
+    the image or its mirror image at random, a new draw every epoch.
+    """
     import tensorflow as tf
 
     image_index, tokens, targets = caption_arrays(items, vocabulary, max_length)
     if len(tokens) == 0:
         raise ValueError("no captions to train on")
-    table = tf.constant(inputs)
+    table = tf.constant(inputs if flipped is None else np.concatenate([inputs, flipped]))
+    count = len(inputs)
     dataset = tf.data.Dataset.from_tensor_slices((image_index, tokens, targets))
     if shuffle:
         dataset = dataset.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    dataset = dataset.map(lambda i, t, y: ({input_name: tf.cast(tf.gather(table, i), tf.float32), "tokens": t}, y),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+
+    def pick(index, tokens, targets):
+        if flipped is not None:
+            index = index + count * tf.random.uniform(tf.shape(index), 0, 2, dtype=tf.int32)
+        return {input_name: tf.cast(tf.gather(table, index), tf.float32), "tokens": tokens}, targets
+
+    dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

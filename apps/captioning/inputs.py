@@ -3,7 +3,8 @@
 Shared by `train` and `tune`. With a frozen encoder (train_encoder=false) the
 feature grid of every image is computed once and cached in `cache_dir` as
 `<split>.npz`, keyed by the image names and the encoder settings, so a resumed
-run or another trial does not recompute it.
+run or another trial does not recompute it. With flip_images the mirrored training
+images get their own cached features (`train_flipped.npz`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ class Prepared:
     grid_shape: tuple[int, int, int]
     skipped: dict
     tail: object = None  # fine_tune_blocks: the encoder's last blocks, trained on the cached head outputs
+    train_flipped: np.ndarray | None = None  # flip_images: the inputs of the mirrored training images
 
     def datasets(self, config: CaptioningConfig):
         common = dict(vocabulary=self.vocabulary, max_length=config.max_length, batch_size=config.batch_size,
                       input_name=self.input_name)
-        train = make_dataset(self.train_inputs, self.train_items, shuffle=True, seed=config.seed, **common)
+        train = make_dataset(self.train_inputs, self.train_items, shuffle=True, seed=config.seed,
+                             flipped=self.train_flipped, **common)
         val = make_dataset(self.val_inputs, self.val_items, shuffle=False, **common)
         return train, val
 
@@ -131,6 +134,11 @@ def prepare(config: CaptioningConfig, data: str, *, vocabulary: Vocabulary | Non
         train_inputs = cached_features(encoder, config, train_items, train_images, cache_dir, "train")
         val_inputs = cached_features(encoder, config, val_items, val_images, cache_dir, "val")
         input_name = "features"
+    train_flipped = None
+    if config.flip_images:
+        mirrored = train_images[:, :, ::-1]
+        train_flipped = mirrored if config.train_encoder else cached_features(
+            encoder, config, train_items, mirrored, cache_dir, "train_flipped")
     grid_shape = tuple(int(size) for size in encoder.output.shape[1:])  # of the cached features when frozen
     return Prepared(source, vocabulary, encoder, train_items, val_items, train_inputs, val_inputs, input_name,
-                    grid_shape, skipped, tail)
+                    grid_shape, skipped, tail, train_flipped)

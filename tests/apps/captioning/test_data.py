@@ -131,3 +131,17 @@ def test_tfds_coco_captions_are_read_and_an_offline_failure_is_explained(monkeyp
     monkeypatch.setattr(tfds, "load", offline)
     with pytest.raises(ValueError, match="tfds:coco_captions: could not load it.*Flickr8k layout"):
         load_source("tfds:coco_captions")
+
+
+def test_flipped_inputs_are_drawn_at_random_for_each_caption():
+    from apps.captioning.data import make_dataset
+
+    vocabulary = Vocabulary.from_captions(["a dog", "a cat"])
+    items = [demo_source(train=1, val=0, test=0).train[0]] * 4
+    inputs, mirrored = np.zeros((4, 2, 2, 1), np.float32), np.ones((4, 2, 2, 1), np.float32)
+    seen = set()
+    for _ in range(3):  # a new draw every epoch
+        for batch, _ in make_dataset(inputs, items, vocabulary, 5, 4, shuffle=True, seed=0, flipped=mirrored):
+            seen.update(float(value) for value in batch["features"].numpy().mean(axis=(1, 2, 3)))
+            assert batch["tokens"].shape[0] == 4  # one row per caption, as without flipping
+    assert seen == {0.0, 1.0}

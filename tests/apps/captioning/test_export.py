@@ -14,7 +14,7 @@ def test_export_layout_and_tflite_verification(tiny_export):
     served = json.loads((version / "assets.extra" / "rnnkit_config.json").read_text())
     assert served["app"] == "captioning" and served["encoder_weights_source"] == {"weights": "none"}
     meta = json.loads((version / "captioning_mobile.json").read_text())
-    assert meta["encoder_weights_source"] == {"weights": "none"} and meta["encoder_network"] == "mobilenet_v3_small"
+    assert meta["encoder_weights_source"] == {"weights": "none"} and meta["encoder_network"] == "mobilenet_v2_0.5"
     check = meta["verification"]
     assert check["captions_match"] and check["logits_max_abs_diff"] <= 1e-4 and check["decoder_steps"] >= 3
     for ops in (check["encoder_ops"], check["decoder_ops"]):

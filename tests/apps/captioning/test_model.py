@@ -62,7 +62,7 @@ def test_encoder_weights_from_a_file_and_clear_errors(tmp_path, monkeypatch, enc
     def offline(**kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
     with pytest.raises(ValueError, match="could not get the ImageNet weights.*--encoder-weights PATH.*none"):
         build_encoder(dataclasses.replace(TINY, encoder_weights="imagenet"))
 
