@@ -151,11 +151,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         cli.report_metrics(metrics, out, True)
         return 0
-    shown = {key: value for key, value in metrics.items() if key not in ("baselines", "beats", "targets")}
+    shown = {key: metrics[key] for key in ("data", "split", "windows", "windows_dropped", "seq_len", "horizon", "mse", "mae")}
+    for name, value in metrics["mae_original"].items():
+        shown[f"mae_original[{name}]"] = value
+    if "interval" in metrics:
+        low, high = metrics["interval"]["levels"]
+        shown[f"coverage ({low:g}-{high:g}, nominal {high - low:.0%})"] = metrics["coverage"]
+        shown["pinball"] = metrics["pinball"]
+    for name, row in metrics["baselines"].items():
+        shown[f"{name} mse / mae"] = f"{row['mse']:.4f} / {row['mae']:.4f}"
     cli.report_metrics(shown, out, False, title=f"forecast on {args.data} ({metrics['split']}, {metrics['windows']} windows)")
     from rnnkit.io import atomic_write_json
 
-    atomic_write_json(out / "metrics.json", metrics)  # the full record, baselines included
+    atomic_write_json(out / "metrics.json", metrics)  # the full record, not the table
     print(f"plots: {', '.join(metrics.get('plots', []))}; error by step: {metrics.get('error_by_horizon')}")
     return 0
 

@@ -136,7 +136,7 @@ def export(run_dir, to="saved_models", version=None, with_tflite=True, data=None
 
     from apps.forecast.model import load_run
     from rnnkit.config import config_to_dict
-    from rnnkit.export import savedmodel, tflite
+    from rnnkit.export import savedmodel
     from rnnkit.io import atomic_write_json, read_json
     from rnnkit.training import RunDir
 

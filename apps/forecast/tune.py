@@ -46,7 +46,14 @@ def space_for(models: list[str], units: list[int], lookbacks: list[int], seg_len
 
 
 def run(args: argparse.Namespace) -> int:
-    from apps.forecast.data import fit_scaler, load_series, make_dataset, schema_of, standardize, steps_per_epoch
+    from apps.forecast.data import (
+        fit_scaler,
+        load_series,
+        make_dataset,
+        schema_of,
+        standardize,
+        steps_per_epoch,
+    )
     from apps.forecast.model import build_model, compile_model, monitor_name
     from rnnkit.training import set_seed
 
