@@ -41,6 +41,7 @@ class ForecastConfig:
     num_layers: int = 1  # rnn / seq2seq encoder layers
     attention: str = "bahdanau"  # seq2seq: bahdanau or luong attention over the encoder's steps
     dropout: float = 0.5
+    linear_skip: bool = False  # add a linear forecast of each target's window (DLinear's model) to the network's
     revin: str = "last"  # per-window normalisation: last value, mean, mean and std (RevIN), or none
     revin_affine: bool = False
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # empty: point forecast only

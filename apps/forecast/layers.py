@@ -20,6 +20,9 @@ def softplus(x):
 class ForecastHead(keras.layers.Layer):
     """Splits the raw outputs [batch, horizon, targets, 1 + Q] into the point forecast and Q quantiles.
 
+    With `skip` (a forecast [batch, horizon, targets], e.g. ChannelLinear's), every output is
+    that forecast plus the raw output.
+
     The first quantile is taken as it is and each next one adds a softplus of its raw value,
     so quantiles never cross (a 90% quantile below the 10% one would be no interval).
 
@@ -31,7 +34,9 @@ class ForecastHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.quantiles = int(quantiles)
 
-    def call(self, raw):
+    def call(self, raw, skip=None):
+        if skip is not None:  # a linear forecast [batch, horizon, targets] that every output is relative to
+            raw = raw + ops.expand_dims(skip, -1)
         forecast = raw[..., 0]
         if not self.quantiles:
             return forecast
@@ -43,6 +48,36 @@ class ForecastHead(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"quantiles": self.quantiles})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="forecast")
+class ChannelLinear(keras.layers.Layer):
+    """One linear map from a channel's window to its horizon, shared by every target channel.
+
+    window `[batch, time, channels]` -> `[batch, horizon, targets]` (the first `targets` channels):
+    the linear model of DLinear / NLinear, here as a skip path beside the recurrent model so the
+    network only has to learn what a linear forecast misses.
+    """
+
+    def __init__(self, horizon, targets, **kwargs):
+        super().__init__(**kwargs)
+        self.horizon, self.targets = int(horizon), int(targets)
+
+    def build(self, window_shape):
+        steps = int(window_shape[1])
+        # Starts at "repeat the last value" (the window is normalised by it, so at 0), not at noise.
+        self.kernel = self.add_weight(name="kernel", shape=(steps, self.horizon), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.horizon,), initializer="zeros")
+        self.built = True
+
+    def call(self, window):
+        channels = ops.transpose(window[:, :, : self.targets], (0, 2, 1))  # [batch, targets, time]
+        return ops.transpose(ops.matmul(channels, self.kernel) + self.bias, (0, 2, 1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"horizon": self.horizon, "targets": self.targets})
         return config
 
 

@@ -6,6 +6,7 @@
                   decoding from position + channel embeddings (covariates summarised into the targets)
          rnn:     Dense -> (GRU | LSTM | SimpleRNN) x num_layers over the steps -> Dense to every step
          seq2seq: the same encoder, then one decoder step per forecast step with attention
+      (+ linear_skip: a linear map of each target's window added to every output)
       -> ForecastHead: point forecast + monotone quantiles
       -> RevIN reversed: back to the (standardised) level of the window
     outputs {"forecast": [batch, horizon, targets], "quantiles": [batch, horizon, targets, Q]}
@@ -22,7 +23,7 @@ import keras
 from keras import ops
 
 from apps.forecast.config import ForecastConfig
-from apps.forecast.layers import RNN_CLASSES, AttentionDecoder, ForecastHead
+from apps.forecast.layers import RNN_CLASSES, AttentionDecoder, ChannelLinear, ForecastHead
 from rnnkit.layers import RevIN, SegmentRNN
 from rnnkit.training import optimizer_from_config
 
@@ -82,7 +83,8 @@ def build_model(config: ForecastConfig, num_features: int, num_targets: int, inp
         raw = AttentionDecoder(config.horizon, config.units, num_targets, outputs, cell=config.cell,
                                attention=config.attention, num_layers=config.num_layers, dropout=config.dropout,
                                name="attention_decoder")(x)
-    head = ForecastHead(len(config.quantiles), name="head")(raw)
+    skip = ChannelLinear(config.horizon, num_targets, name="linear_skip")(x) if config.linear_skip else None
+    head = ForecastHead(len(config.quantiles), name="head")(raw, skip=skip)
     forecast, quantiles = (head if config.quantiles else (head, None))
     if revin is not None:
         forecast = revin(forecast, stats=stats, reverse=True)

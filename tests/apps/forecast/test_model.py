@@ -86,3 +86,20 @@ def test_simple_cell_saves_loads_and_converts_to_builtin_tflite(tmp_path):
     check = tflite.verify(content, lambda history: {k: np.asarray(v) for k, v in loaded(history, training=False).items()},
                           [{"history": history[i:i + 1]} for i in range(3)], signature_key="serve", atol=1e-4)
     assert "WHILE" in check.ops and check.cases == 3
+
+
+def test_linear_skip_adds_a_linear_forecast_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(4)
+    config = ForecastConfig(linear_skip=True, **SMALL)
+    model = build_model(config, 3, 2)
+    history, _ = batch()
+    skip = model.get_layer("linear_skip")
+    before = np.asarray(model(history)["forecast"])
+    kernel = np.zeros((16, 6), np.float32)
+    kernel[-1] = 1.0  # the normalised window's last value (0 with revin=last) ...
+    skip.bias.assign(np.full(6, 2.0, np.float32))  # ... plus 2 on every step
+    skip.kernel.assign(kernel)
+    np.testing.assert_allclose(np.asarray(model(history)["forecast"]), before + 2.0, atol=1e-4)
+    model.save(tmp_path / "skip.keras")
+    loaded = keras.saving.load_model(tmp_path / "skip.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(history)["forecast"]), before + 2.0, atol=1e-4)
