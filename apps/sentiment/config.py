@@ -14,7 +14,7 @@ BATCHINGS = ("buckets", "longest", "fixed")
 class SentimentConfig:
     # text
     vocab_size: int = 25_000  # words kept by TextVectorization, plus padding and [UNK]
-    max_length: int = 400  # tokens kept per review; longer reviews are cut (see `truncate`)
+    max_length: int = 3000  # tokens kept per review, longer ones are cut (see `truncate`); 3000 keeps every IMDB review whole
     truncate: str = "head_tail"  # which tokens a long review keeps: head, tail, or head_tail (first quarter + last three quarters)
     # model
     cell: str = "lstm"  # lstm, gru or simple (Elman SimpleRNN)
@@ -23,9 +23,9 @@ class SentimentConfig:
     embedding_dim: int = 128
     embedding_dropout: float = 0.4  # SpatialDropout1D: drops whole embedding channels of a review
     dropout: float = 0.4  # between recurrent layers and before the classifier
-    pooling: str = "attention_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
+    pooling: str = "attention_mean_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
     attention_units: int = 64
-    adversarial: float = 0.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
+    adversarial: float = 1.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
     pretrain_epochs: int = 0  # language-model pretraining of the embedding and first BiRNN on the training reviews (0: off)
     pretrain_samples: int = 512  # negative classes of the pretraining sampled softmax
     # data
@@ -38,7 +38,7 @@ class SentimentConfig:
     max_examples: int = 0  # use only N training reviews (0: all); for quick runs
     shuffle: bool = True  # reshuffle the training reviews every epoch; off only to compare runs step by step
     # optimisation
-    epochs: int = 4  # the cosine schedule spans these; IMDB overfits after 2-3 epochs at full rate
+    epochs: int = 5  # the cosine schedule spans these
     optimizer: str = "adam"
     learning_rate: float = 2e-3
     weight_decay: float = 0.0

@@ -12,7 +12,10 @@ from rnnkit.cli import main as rnnkit_main
 
 TINY = ["--set", "vocab_size=400", "--set", "max_length=60", "--set", "cell=gru", "--set", "units=8",
         "--set", "embedding_dim=8", "--set", "attention_units=8", "--set", "batch_size=16",
-        "--set", "learning_rate=0.02", "--set", "num_buckets=4", "--set", "embedding_dropout=0", "--set", "dropout=0"]
+        "--set", "learning_rate=0.02", "--set", "num_buckets=4", "--set", "embedding_dropout=0", "--set", "dropout=0",
+        # Plain training steps: the two-worker test compares a cluster with one process step by step, and an
+        # adversarial pass perturbs each replica by its own half batch's gradient (tested on its own).
+        "--set", "adversarial=0", "--set", "pretrain_epochs=0"]
 NOT_UTF8 = "aclImdb/train/pos/9000_8.txt"
 EMPTY = ("aclImdb/train/neg/9001_2.txt", "aclImdb/train/neg/9002_1.txt")
 

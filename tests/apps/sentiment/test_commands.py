@@ -136,4 +136,4 @@ def test_help_lists_the_contract_and_config_fields():
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
         rnnkit_main(["sentiment", "train", "--help"])
-    assert "max_length = 400" in buffer.getvalue() and "--resume" in buffer.getvalue()
+    assert "max_length = 3000" in buffer.getvalue() and "--resume" in buffer.getvalue()

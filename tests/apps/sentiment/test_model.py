@@ -98,8 +98,9 @@ def test_adversarial_training_moves_the_weights_and_saves_only_the_classifier_fo
 def test_adversarial_off_trains_the_plain_classifier():
     from apps.sentiment.model import training_model
 
-    classifier = build_model(SentimentConfig(**SMALL), 32)
-    assert training_model(SentimentConfig(**SMALL), classifier) is classifier
+    config = SentimentConfig(adversarial=0.0, **SMALL)
+    classifier = build_model(config, 32)
+    assert training_model(config, classifier) is classifier
 
 
 def test_pretraining_lowers_the_language_model_loss_and_is_copied_into_the_classifier():
