@@ -383,13 +383,26 @@ def caption_arrays(items: Sequence[CaptionItem], vocabulary: Vocabulary, max_len
     return np.asarray(index, np.int32), ids[:, :-1], ids[:, 1:]
 
 
+MIRRORED_WORDS = (("left", "right"),)
+
+
+def mirrored_ids(vocabulary: Vocabulary) -> np.ndarray:
+    """id -> the id of the same word in a mirror image's caption ("left" <-> "right"; others unchanged)."""
+    ids = np.arange(len(vocabulary), dtype=np.int32)
+    for first, second in MIRRORED_WORDS:
+        if first in vocabulary.index and second in vocabulary.index:
+            ids[vocabulary.index[first]], ids[vocabulary.index[second]] = vocabulary.index[second], vocabulary.index[first]
+    return ids
+
+
 def make_dataset(inputs: np.ndarray, items, vocabulary: Vocabulary, max_length: int, batch_size: int,
                  *, shuffle: bool, seed: int | None = None, input_name: str = "features",
                  flipped: np.ndarray | None = None):
     """Batches of ({input_name: images or cached features, "tokens": ids}, targets), one per caption.
 
     `flipped`: the inputs of the mirrored images (same order); each caption then sees
-    the image or its mirror image at random, a new draw every epoch.
+    the image or its mirror image at random, a new draw every epoch, and with the mirror
+    image "left" and "right" trade places in its words.
     """
     import tensorflow as tf
 
@@ -398,6 +411,7 @@ def make_dataset(inputs: np.ndarray, items, vocabulary: Vocabulary, max_length: 
         raise ValueError("no captions to train on")
     table = tf.constant(inputs if flipped is None else np.concatenate([inputs, flipped]))
     count = len(inputs)
+    mirror_words = tf.constant(mirrored_ids(vocabulary))
     dataset = tf.data.Dataset.from_tensor_slices((image_index, tokens, targets))
     if shuffle:
         dataset = dataset.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
@@ -405,7 +419,11 @@ def make_dataset(inputs: np.ndarray, items, vocabulary: Vocabulary, max_length: 
 
     def pick(index, tokens, targets):
         if flipped is not None:
-            index = index + count * tf.random.uniform(tf.shape(index), 0, 2, dtype=tf.int32)
+            mirror = tf.random.uniform(tf.shape(index), 0, 2, dtype=tf.int32)
+            index = index + count * mirror
+            swap = tf.cast(mirror, tf.bool)[:, None]
+            tokens = tf.where(swap, tf.gather(mirror_words, tokens), tokens)
+            targets = tf.where(swap, tf.gather(mirror_words, targets), targets)
         return {input_name: tf.cast(tf.gather(table, index), tf.float32), "tokens": tokens}, targets
 
     dataset = dataset.map(pick, num_parallel_calls=tf.data.AUTOTUNE)

@@ -60,7 +60,7 @@ def choose_split(source, data: str, split: str, trained_on: str | None) -> tuple
     """
     if split == "auto":
         if source.test is not None:
-            how = ("the demo's own test set" if data == "demo"
+            how = ("auto: the demo's own test set" if data == "demo"
                    else "auto: the source's Flickr_8k.testImages.txt (its test split)")
             return "test", how
         return "all", "auto: the source defines no test split (no Flickr_8k.testImages.txt), so every image"

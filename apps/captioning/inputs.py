@@ -63,7 +63,8 @@ def _cache_key(config: CaptioningConfig, items: list[CaptionItem]) -> str:
 def encode_features(encoder, images: np.ndarray, batch_size: int = 32, label: str = "") -> np.ndarray:
     import tensorflow as tf
 
-    run = tf.function(lambda batch: encoder(batch, training=False))
+    run = tf.function(lambda batch: encoder(batch, training=False), reduce_retracing=True,
+                      input_signature=[tf.TensorSpec([None, *images.shape[1:]], tf.float32)])
     grids = []
     for start in range(0, len(images), batch_size):
         grids.append(run(tf.constant(images[start: start + batch_size], tf.float32)).numpy())

@@ -15,7 +15,7 @@ def test_train_writes_a_complete_run(tiny_run):
     config = json.loads((tiny_run / "config.json").read_text())["config"]
     assert config["encoder_weights"] == "none" and config["train_encoder"] is False
     assert (tiny_run / "encoder.keras").is_file()  # the frozen encoder, saved once
-    assert {path.name for path in (tiny_run / "cache").iterdir()} == {"train.npz", "val.npz"}
+    assert {path.name for path in (tiny_run / "cache").iterdir()} == {"train.npz", "train_flipped.npz", "val.npz"}
 
 
 def test_evaluate_json_has_bleu_and_both_baselines(tiny_run, capsys, tmp_path):
@@ -61,7 +61,7 @@ def test_tune_runs_trials_on_cached_features(tmp_path):
     best = json.loads((out / "best_config.json").read_text())["config"]
     assert best["units"] in (8, 16) and best["attention"] in ("bahdanau", "luong_general", "luong_dot")
     assert len(json.loads((out / "trials.json").read_text())["trials"]) == 1
-    assert {path.name for path in (out / "cache").iterdir()} == {"train.npz", "val.npz"}
+    assert {path.name for path in (out / "cache").iterdir()} == {"train.npz", "train_flipped.npz", "val.npz"}
 
 
 def test_help_lists_the_contract():

@@ -136,12 +136,22 @@ def test_tfds_coco_captions_are_read_and_an_offline_failure_is_explained(monkeyp
 def test_flipped_inputs_are_drawn_at_random_for_each_caption():
     from apps.captioning.data import make_dataset
 
-    vocabulary = Vocabulary.from_captions(["a dog", "a cat"])
-    items = [demo_source(train=1, val=0, test=0).train[0]] * 4
+    from apps.captioning.data import CaptionItem
+
+    vocabulary = Vocabulary.from_captions(["a dog left of a cat", "a cat right of a dog"])
+    left, right = vocabulary.index["left"], vocabulary.index["right"]
+    items = [CaptionItem(f"x{i}", ["a dog left of a cat", "a cat right of a dog", "a dog"]) for i in range(4)]
     inputs, mirrored = np.zeros((4, 2, 2, 1), np.float32), np.ones((4, 2, 2, 1), np.float32)
     seen = set()
     for _ in range(3):  # a new draw every epoch
-        for batch, _ in make_dataset(inputs, items, vocabulary, 5, 4, shuffle=True, seed=0, flipped=mirrored):
-            seen.update(float(value) for value in batch["features"].numpy().mean(axis=(1, 2, 3)))
+        for batch, targets in make_dataset(inputs, items, vocabulary, 8, 4, shuffle=True, seed=0, flipped=mirrored):
             assert batch["tokens"].shape[0] == 4  # one row per caption, as without flipping
+            for features, tokens, target in zip(batch["features"].numpy(), batch["tokens"].numpy(), targets.numpy(),
+                                                strict=True):
+                seen.add(float(features.mean()))
+                words = set(tokens.tolist()) | set(target.tolist())
+                if features.mean() == 1.0 and words & {left, right}:  # the mirror image: left and right swapped
+                    words_of_caption = vocabulary.decode(tokens)
+                    assert words_of_caption in ("a dog right of a cat", "a cat left of a dog"), words_of_caption
+                    assert (target == left).sum() + (target == right).sum() == 1
     assert seen == {0.0, 1.0}
