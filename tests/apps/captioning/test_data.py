@@ -134,9 +134,7 @@ def test_tfds_coco_captions_are_read_and_an_offline_failure_is_explained(monkeyp
 
 
 def test_flipped_inputs_are_drawn_at_random_for_each_caption():
-    from apps.captioning.data import make_dataset
-
-    from apps.captioning.data import CaptionItem
+    from apps.captioning.data import CaptionItem, make_dataset
 
     vocabulary = Vocabulary.from_captions(["a dog left of a cat", "a cat right of a dog"])
     left, right = vocabulary.index["left"], vocabulary.index["right"]
