@@ -58,4 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         launch(store, args.host, args.port)
     except KeyboardInterrupt:
         return 130
+    except OSError as error:  # e.g. the port is taken
+        print(f"rnnkit lab: error: cannot serve on {args.host}:{args.port} ({error}); pass another --port", file=sys.stderr)
+        return 2
     return 0

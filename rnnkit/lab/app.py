@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 
 import numpy as np
@@ -76,6 +77,7 @@ class Lab:
     def __init__(self, store: ModelStore):
         self.store = store
         self._text_models: dict = {}
+        self._text_lock = threading.Lock()
 
     # -- textgen ------------------------------------------------------------------------
 
@@ -83,8 +85,9 @@ class Lab:
         from rnnkit.lab.textgen import load_text_model
 
         ref = self.store.get("textgen")
-        if ref.path not in self._text_models:
-            self._text_models[ref.path] = load_text_model(ref)
+        with self._text_lock:
+            if ref.path not in self._text_models:
+                self._text_models[ref.path] = load_text_model(ref)
         return ref, self._text_models[ref.path]
 
     def default_passage(self) -> str:

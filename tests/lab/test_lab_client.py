@@ -140,3 +140,20 @@ def test_speech_attention_on_an_uploaded_wav(client, tmp_path):
 
     note, _, table = client.predict(None, api_name="/speech_attention")  # no upload: a demo clip
     assert "from the demo set" in note and len(_rows(table)) == 3
+
+
+def test_forecast_window_moves_with_the_lookback(client):
+    from rnnkit.lab.models import installed_apps
+
+    if "forecast" not in installed_apps():
+        pytest.skip("the forecast app is not installed")
+    note, _, table = client.predict(0.5, 0, api_name="/forecast")
+    rows = _rows(table)
+    assert "No forecast model was given" in note and "mean absolute error on this window" in note
+    assert [row[0] for row in rows] == list(range(1, len(rows) + 1)) and len(rows) == 12
+    for _, forecast, low, high, actual in rows:
+        assert all(math.isfinite(value) for value in (forecast, low, high, actual))
+        assert low <= high
+    _, _, short = client.predict(0.5, 8, api_name="/forecast")  # the same window, only the last 8 steps shown
+    assert [row[4] for row in _rows(short)] == [row[4] for row in rows]  # what happened is the same
+    assert any(abs(a[1] - b[1]) > 1e-6 for a, b in zip(_rows(short), rows, strict=True))  # the forecast moved
