@@ -55,6 +55,9 @@ class _TFLiteScorer:
         if not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path}: missing; a speech .tflite model needs the {TFLITE_JSON} written beside it by export")
         meta = read_json(meta_path)
+        if tflite_path.name == meta.get("stream", {}).get("file"):
+            raise ValueError(f"{tflite_path} is the streaming model (one packet at a time): use `rnnkit speech stream --model "
+                             f"{tflite_path} RECORDING.wav`, or predict with {tflite_path.parent / meta.get('float', {}).get('file', 'speech.tflite')}")
         self.labels = meta["labels"]
         self.clip_seconds = meta["clip_seconds"]
         samples = meta["inputs"]["waveform"][1]

@@ -58,7 +58,7 @@ def test_evaluate_scores_every_clip_of_another_folder_without_lists(tiny_run, wa
     lines = capsys.readouterr().out.strip().splitlines()
     metrics = json.loads(lines[-1])
     assert metrics["split"] == "all" and metrics["clips"] == len(names) == 15
-    assert f"split: all (15 clips) - every clip: --data is not the run's training source" in "\n".join(lines[:-1])
+    assert "split: all (15 clips) - every clip: --data is not the run's training source" in "\n".join(lines[:-1])
 
 
 def test_evaluate_scores_the_listed_files_of_a_folder_with_a_testing_list(tiny_run, wav_folder, tmp_path, capsys):

@@ -161,7 +161,13 @@ def test_attention_model_still_builds_and_round_trips(waveforms, tmp_path):
 
 
 def test_simple_rnn_cell_trains_saves_reloads_and_exports_both_tflite_models(tmp_path):
-    from apps.speech.export import convert_stream_tflite, convert_tflite, run_stream, stream_record, tflite_probabilities
+    from apps.speech.export import (
+        convert_stream_tflite,
+        convert_tflite,
+        run_stream,
+        stream_record,
+        tflite_probabilities,
+    )
     from rnnkit.export import tflite
 
     config = dataclasses.replace(CONFIG, cell="simple")

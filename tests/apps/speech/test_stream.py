@@ -87,7 +87,7 @@ def test_stream_command_detects_with_times_through_tflite_export_and_run(tiny_ex
     assert summary["detections"] == len(found) >= 1 and summary["threshold"] == 0.0
     times = [item["time"] for item in found]
     assert times == sorted(times) and 0 < times[0] and times[-1] <= seconds + 0.02
-    assert all(later - earlier > 0.5 for earlier, later in zip(times, times[1:]))
+    assert all(later - earlier > 0.5 for earlier, later in zip(times, times[1:], strict=False))
     assert {item["label"] for item in found} <= {"hiss", "rising", "steady"}
     # The .tflite file itself, and the run folder (the same step in Keras), find the same words at the same times.
     tflite_found, _ = stream_json(capsys, "--model", tiny_export["tflite_stream"], str(files["long"]), "--threshold", "0",
