@@ -277,7 +277,7 @@ def _gradient_note(results, length: int, gate_init: str) -> str:
                      f"step {length}, so {result.orders_lost:.1f} orders of magnitude lost over the sequence"
                      + ("" if result.clip_factor >= 1.0 else f"; clipping scales it by {result.clip_factor:.1e}"))
     if gate_init == "default":
-        lines.append("With Keras' default initialisation a gated cell's carry is a gate's value at init (LSTM "
+        lines.append("\nWith Keras' default initialisation a gated cell's carry is a gate's value at init (LSTM "
                      "forget gate sigmoid(1) = 0.73, GRU update gate sigmoid(0) = 0.5) raised to the distance, so "
                      "it vanishes too; the orthogonal recurrent kernel keeps the SimpleRNN's at the tanh slope. "
                      "Choose gates = chrono to open the gates, or train them below: learned gates keep the path open.")
