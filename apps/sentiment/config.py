@@ -31,7 +31,7 @@ class SentimentConfig:
     # data
     batch_size: int = 64
     batching: str = "buckets"  # buckets (by length), longest (pad each random batch to its longest), fixed (pad to max_length)
-    num_buckets: int = 8
+    num_buckets: int = 16  # whole reviews have a long tail: 16 buckets pad 16.8% of IMDB token slots, 8 pad 28.1%
     scale_batch: bool = True  # buckets of reviews shorter than batch_length get proportionally bigger batches than batch_size
     batch_length: int = 400  # with scale_batch: a batch holds about batch_size * batch_length tokens, and at least batch_size reviews
     val_fraction: float = 0.2  # carved from the training split, stratified; never the test split
