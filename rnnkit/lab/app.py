@@ -154,7 +154,7 @@ class Lab:
         final = final / final.sum()
         entropy = float(-(final[final > 0] * np.log(final[final > 0])).sum())
         order = np.argsort(-final)[:10]
-        table = [[figures._show_char(model.chars[index]), round(float(original[index]), 4),
+        table = [[figures.show_char(model.chars[index]), round(float(original[index]), 4),
                   round(float(tempered[index]), 4), round(float(final[index]), 4)] for index in order if final[index] > 0]
         note = (f"{ref.note()}  \nKept {int(kept.sum())} of {len(kept)} characters ({tempered[kept].sum():.0%} of the "
                 f"tempered probability); entropy of what is sampled {entropy:.2f} nats.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -63,7 +61,7 @@ def cut_distribution(chars, original, tempered, kept, show: int = 30):
     axis.bar(positions, tempered[order], width=0.55, color=np.where(kept[order], "#4c72b0", "#dddddd"),
              label="after temperature (grey: cut by top-k / top-p)")
     axis.plot(positions, final[order], "o", color="#dd8452", ms=4, label="sampled from (renormalised)")
-    axis.set_xticks(positions, [_show_char(chars[index]) for index in order], fontsize=8)
+    axis.set_xticks(positions, [show_char(chars[index]) for index in order], fontsize=8)
     axis.set_ylabel("probability")
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
@@ -76,14 +74,14 @@ def next_char(chars, probabilities, context: str, show: int = 15):
     figure, axis = _figure(6.0, 3.0)
     order = np.argsort(-probabilities)[:show]
     axis.bar(range(len(order)), probabilities[order], color="#4c72b0")
-    axis.set_xticks(range(len(order)), [_show_char(chars[index]) for index in order])
+    axis.set_xticks(range(len(order)), [show_char(chars[index]) for index in order])
     axis.set_ylabel("P(next character)")
     axis.set_title(f"after {context[-30:]!r}", fontsize=10)
     axis.grid(axis="y", alpha=0.3)
     return figure
 
 
-def unit_traces(text: str, rows, features=None):
+def unit_traces(text: str, rows):
     """Chosen units' activations over the text (a heat map, one row per unit)."""
     labels = [label for label, _ in rows]
     values = np.asarray([np.asarray(trace, np.float64) for _, trace in rows]) if rows else np.zeros((1, len(text)))
@@ -130,9 +128,7 @@ def forecast(history, future, predicted, low=None, high=None, title: str = ""):
     return figure
 
 
-def _show_char(char: str) -> str:
+def show_char(char: str) -> str:
+    """A character as a tick label: newline, space and tab made visible."""
     return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(char, char)
 
-
-def orders(value: float) -> str:
-    return "-" if value <= 0 or not math.isfinite(value) else f"{math.log10(value):.1f}"
