@@ -64,9 +64,10 @@ def evaluate(run_dir, data: str, split: str = "auto", out_dir: Path | None = Non
         raise ValueError(f"--data {data}: the {chosen} split has no complete window of {config.seq_len + config.horizon} steps")
     if verbose:
         print(series.describe(config))
-        dropped = series.dropped_windows(chosen, config)
-        print(f"scoring the {chosen} split of {series.name} ({why}): {len(starts)} windows"
-              + (f" ({dropped} dropped over long gaps)" if dropped else ""))
+    dropped = series.dropped_windows(chosen, config)
+    # Said even with --json (whose last line stays the metrics): which windows, why, and how many.
+    print(f"scoring the {chosen} split of {series.name} ({why}): {len(starts)} windows"
+          + (f" ({dropped} dropped over long gaps)" if dropped else ""))
     targets = len(schema["targets"])
     scaled = standardize(series.values, schema)
     history, future = windows(scaled, starts, config, targets)

@@ -24,20 +24,22 @@ def _save(figure, path) -> Path:
 
 def plot_forecast_windows(times, history, truth, forecast, bands, targets: list[str], path, levels=None,
                           title: str = "", max_targets: int = 3, history_steps: int | None = None) -> Path:
-    """One row per window, one column per target (at most `max_targets`), in original units.
+    """One row per window, one column per target (at most `max_targets`, spread over the list so the
+    last one, often the main target such as ETT's OT, is among them), in original units.
 
     times: per window the timestamps of its history and horizon; history [k, seq_len, targets];
     truth / forecast [k, horizon, targets]; bands: (low, high) [k, horizon, targets] or None.
     """
     windows, horizon = truth.shape[0], truth.shape[1]
-    shown = min(len(targets), max_targets)
+    picked = np.unique(np.linspace(0, len(targets) - 1, num=min(len(targets), max_targets)).round().astype(int))
+    shown = len(picked)
     keep = min(history.shape[1], history_steps or max(2 * horizon, 48))
     figure, axes = plt.subplots(windows, shown, figsize=(5.2 * shown, 2.6 * windows), squeeze=False)
     for row in range(windows):
         stamps = np.asarray(times[row])
         past, future = stamps[history.shape[1] - keep: history.shape[1]], stamps[history.shape[1]:]
-        for column in range(shown):
-            axis = axes[row, column]
+        for slot, column in enumerate(picked):
+            axis = axes[row, slot]
             axis.plot(past, history[row, -keep:, column], color="#333333", linewidth=1, label="history")
             axis.plot(future, truth[row, :, column], color="#333333", linewidth=1, linestyle=":", label="truth")
             axis.plot(future, forecast[row, :, column], color=COLORS["model"], linewidth=1.4, label="forecast")

@@ -103,3 +103,21 @@ def test_segment_rnn_refuses_bad_settings():
         SegmentRNN(horizon=4, seg_len=2, units=4, cell="tcn")
     with pytest.raises(ValueError, match="targets 3 > the window's 2 channels"):
         SegmentRNN(horizon=4, seg_len=2, units=4, targets=3)(windows(channels=2))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "simple"])
+def test_parallel_decoding_is_one_rnn_step_per_output_segment(cell):
+    keras.utils.set_random_seed(5)
+    layer = SegmentRNN(horizon=10, seg_len=4, units=6, cell=cell)  # 3 output segments
+    layer(windows(channels=2, time=12))
+    rng = np.random.default_rng(6)
+    states = [rng.normal(size=(3, 2, 6)).astype("float32") for _ in range(2 if cell == "lstm" else 1)]
+    fast = np.asarray(layer.decode(states))
+    assert fast.shape == (3, 2, 3, 6)
+    position, channel = np.asarray(layer.position_embedding), np.asarray(layer.channel_embedding)
+    queries = np.concatenate([np.broadcast_to(position[None], (2, 3, 3)), np.broadcast_to(channel[:, None], (2, 3, 3))], -1)
+    # The reference: the RNN itself, one step on one row per (window, target, output segment).
+    rows = np.broadcast_to(queries[None], (3, 2, 3, 6)).reshape(-1, 1, 6)
+    starts = [np.repeat(state[:, :, None], 3, axis=2).reshape(-1, 6) for state in states]
+    slow, *_ = layer.rnn(rows, initial_state=starts)
+    np.testing.assert_allclose(fast.reshape(-1, 6), np.asarray(slow), atol=1e-5)

@@ -30,7 +30,9 @@ def test_training_writes_what_evaluate_needs_into_the_run(tiny_run):
 def test_evaluate_scores_the_test_split_beside_the_baselines(tiny_run, series_csv, tmp_path, capsys):
     assert rnnkit_main(["forecast", "evaluate", "--model", str(tiny_run), "--data", str(series_csv), "--json",
                         "--out", str(tmp_path)]) == 0
-    metrics = last_json(capsys)
+    out = capsys.readouterr().out
+    assert "scoring the test split of messy.csv (the run's own training source" in out  # before the metrics
+    metrics = json.loads(out.strip().splitlines()[-1])
     assert metrics["split"] == "test" and "own training source" in metrics["split_reason"]
     assert metrics["windows"] == 240 - 12 + 1  # the last 20% of 1200 steps, every target step scored
     assert metrics["mse"] > 0 and metrics["mae"] > 0 and set(metrics["mae_original"]) == set(metrics["targets"])
