@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
+
+from bench.common import machine, peak_rss_mib, print_table, run_or_demo, save_result
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -68,14 +69,9 @@ def main(argv=None) -> int:
     from apps.captioning.data import load_images, load_source
     from apps.captioning.evaluate import evaluate
     from apps.captioning.model import load_run
-    from bench.common import machine, peak_rss_mib, print_table, save_result
-    from rnnkit.cli import main as rnnkit_main
 
-    run_dir = args.model
-    if run_dir is None:
-        run_dir = os.path.join(tempfile.mkdtemp(prefix="bench-captioning-"), "run")
-        rnnkit_main(["captioning", "train", "--data", "demo", "--out", run_dir, "--epochs", "3", "--samples", "0",
-                     "--encoder-weights", "none", "--set", "train_encoder=true", "--set", "image_size=96"])
+    run_dir = run_or_demo("captioning", args.model, "--epochs", "3", "--samples", "0",
+                     "--encoder-weights", "none", "--set", "train_encoder=true", "--set", "image_size=96")
     captioner = load_run(run_dir)
     if args.no_repeat_ngram is not None:  # before the first search traces the config into the graph
         captioner.config = dataclasses.replace(captioner.config, no_repeat_ngram=args.no_repeat_ngram)

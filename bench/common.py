@@ -47,3 +47,25 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 
 def dumps(payload: dict) -> str:
     return json.dumps(payload, indent=2)
+
+
+def run_or_demo(app: str, run_dir: str | None, *train_flags: str) -> str:
+    """`run_dir` when given, else a small run of `app` trained on its demo data (`train_flags`) in a temporary folder."""
+    if run_dir is not None:
+        return run_dir
+    import tempfile
+
+    from rnnkit.cli import main as rnnkit_main
+
+    run_dir = os.path.join(tempfile.mkdtemp(prefix=f"bench-{app}-"), "run")
+    if rnnkit_main([app, "train", "--data", "demo", "--out", run_dir, *train_flags]) != 0:
+        raise SystemExit(f"training the {app} demo run for the benchmark failed")
+    return run_dir
+
+
+def one_thread() -> None:
+    """TensorFlow on one intra-op and one inter-op thread, as a phone app's single inference thread."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)

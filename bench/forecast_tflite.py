@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
+
+from bench.common import machine, one_thread, print_table, run_or_demo, save_result
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -36,22 +37,16 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    one_thread()
     from ai_edge_litert.interpreter import Interpreter
 
     from apps.forecast.data import load_series
     from apps.forecast.export import convert_tflite, raw_units_function
     from apps.forecast.model import load_run
-    from bench.common import machine, print_table, save_result
-    from rnnkit.cli import main as rnnkit_main
     from rnnkit.export.tflite import op_types
     from rnnkit.training import RunDir
 
-    run_dir = args.model
-    if run_dir is None:
-        run_dir = os.path.join(tempfile.mkdtemp(prefix="bench-forecast-"), "run")
-        rnnkit_main(["forecast", "train", "--data", "demo", "--out", run_dir, "--epochs", "3"])
+    run_dir = run_or_demo("forecast", args.model, "--epochs", "3")
     model, config, schema = load_run(run_dir)
     series = load_series(schema["source"], config, schema=schema)
     starts = series.window_starts("test", config)

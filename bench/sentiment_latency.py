@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
+
+from bench.common import machine, print_table, run_or_demo, save_result
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -51,14 +52,9 @@ def main(argv=None) -> int:
 
     from apps.sentiment.export import convert, sample_ids
     from apps.sentiment.model import load_run
-    from bench.common import machine, print_table, save_result
-    from rnnkit.cli import main as rnnkit_main
     from rnnkit.export import tflite
 
-    run_dir = args.model
-    if run_dir is None:
-        run_dir = os.path.join(tempfile.mkdtemp(prefix="bench-sentiment-"), "run")
-        rnnkit_main(["sentiment", "train", "--data", "demo", "--out", run_dir, "--epochs", "1"])
+    run_dir = run_or_demo("sentiment", args.model, "--epochs", "1")
     model, vocabulary, config, source = load_run(run_dir)
     rows, _, used = sample_ids(config, vocabulary, args.data or source, args.reviews, seed=1)
     lengths = np.array([len(row) for row in rows])

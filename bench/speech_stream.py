@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import machine, one_thread, print_table, save_result
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TOLERANCE_MS = 750
@@ -111,16 +113,13 @@ def sliding_posteriors(runner, waveform, clip_samples, packet):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
-    import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    one_thread()
     from apps.speech.data import SILENCE, UNKNOWN, load_source, make_dataset, scan_source
     from apps.speech.export import export, run_stream
     from apps.speech.model import load_run
     from apps.speech.stream import detect
-    from bench.common import machine, print_table, save_result
     from rnnkit.io import read_json
     from rnnkit.training import RunDir
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
+
+from bench.common import machine, one_thread, peak_rss_mib, print_table, run_or_demo, save_result
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -43,22 +44,16 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    one_thread()
     from ai_edge_litert.interpreter import Interpreter
 
     from apps.speech.data import load_source, make_dataset, scan_source
     from apps.speech.export import check_clips, convert_tflite
     from apps.speech.model import load_run
-    from bench.common import machine, peak_rss_mib, print_table, save_result
-    from rnnkit.cli import main as rnnkit_main
     from rnnkit.io import read_json
     from rnnkit.training import RunDir
 
-    run_dir = args.model
-    if run_dir is None:
-        run_dir = os.path.join(tempfile.mkdtemp(prefix="bench-speech-"), "run")
-        rnnkit_main(["speech", "train", "--data", "demo", "--out", run_dir, "--epochs", "8"])
+    run_dir = run_or_demo("speech", args.model, "--epochs", "8")
     model, labels, config = load_run(run_dir)
     data = args.data or read_json(RunDir(run_dir).config_path)["data"]
 

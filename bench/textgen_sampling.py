@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
+
+from bench.common import machine, peak_rss_mib, print_table, run_or_demo, save_result, timer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -40,15 +41,10 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from apps.textgen.model import Generator, load_run_model
-    from bench.common import machine, peak_rss_mib, print_table, save_result, timer
-    from rnnkit.cli import main as rnnkit_main
     from rnnkit.sampling import sample_next
 
-    run_dir = args.model
-    if run_dir is None:
-        run_dir = os.path.join(tempfile.mkdtemp(prefix="bench-textgen-"), "run")
-        rnnkit_main(["textgen", "train", "--data", "demo", "--out", run_dir, "--epochs", "1", "--sample-length", "0",
-                     "--set", "num_layers=1", "--set", "units=256", "--set", "max_chars=200000"])
+    run_dir = run_or_demo("textgen", args.model, "--epochs", "1", "--sample-length", "0",
+                     "--set", "num_layers=1", "--set", "units=256", "--set", "max_chars=200000")
     model, vocabulary, config = load_run_model(run_dir)
     generator = Generator(model, vocabulary)
     prime = "The " * (args.window // 4 + 1)
