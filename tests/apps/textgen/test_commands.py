@@ -26,6 +26,23 @@ def test_evaluate_json_is_the_last_line(tiny_run, capsys):
     assert 0 < metrics["loss_nats_per_char"] < 6
 
 
+def test_evaluate_scores_another_text_whole_and_says_so(tiny_run, tmp_path, capsys):
+    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
+    other = tmp_path / "other.txt"
+    other.write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    assert rnnkit_main(["textgen", "evaluate", "--model", str(tiny_run), "--data", str(other), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    metrics = json.loads(lines[-1])
+    # A file with no test split of its own is scored whole, never cut with the run's validation fraction.
+    # Characters outside the run's vocabulary (here the apostrophe the demo corpus lacks) are
+    # counted apart, not scored.
+    assert metrics["split"] == "all" and metrics["unknown_characters"] == text.count("'") > 0, metrics
+    assert metrics["characters"] + metrics["unknown_characters"] == len(text), metrics
+    announced = [line for line in lines if line.startswith("scoring split")]
+    assert announced and "no test split" in announced[0], lines
+
+
 def test_generate_streams_and_repeats_with_a_seed(tiny_run, capsys):
     args = ["textgen", "generate", "--model", str(tiny_run), "--prime", "The ", "--length", "60", "--seed", "5"]
     assert rnnkit_main(args) == 0
