@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # half minutes of training on two cores.
 DEMO_SETTINGS = --epochs 15 --set num_layers=1 --set units=384 --set batch_size=64 --set max_chars=500000
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench bench-real lint clean
 
 # When this make started, so that `make demo` can say how long all of it took, set-up included.
 STARTED := $(shell date +%s)
@@ -38,6 +38,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests matched the selection"; exit 0; fi; exit $$status
 
+# Speed benchmarks that run offline on the demo sets (each trains the small run it needs).
 bench: $(STAMP)
 	$(BIN)/python -m bench.textgen_sampling
 	$(BIN)/python -m bench.captioning_beam
@@ -45,6 +46,19 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.speech_tflite
 	$(BIN)/python -m bench.sentiment_batching
 	$(BIN)/python -m bench.sentiment_latency
+	$(BIN)/python -m bench.forecast_tflite
+
+# The real-data results of BENCHMARKS.md: needs ../shared/data and ../shared/weights (hours on
+# two cores). Each command is the one its BENCHMARKS.md section gives.
+SHARED ?= ../shared
+MOBILENET = $(SHARED)/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5
+bench-real: $(STAMP)
+	$(BIN)/python -m bench.sentiment_nbsvm --data $(SHARED)/data/aclImdb_train.tar.gz
+	$(BIN)/python -m bench.sentiment_ablation --data $(SHARED)/data/aclImdb_train.tar.gz --epochs 2 --seeds 1 --set max_examples=8000
+	$(BIN)/python -m bench.captioning_pretrained --data $(SHARED)/data/flickr8k_subset --weights $(MOBILENET)
+	$(BIN)/python -m bench.video_ucf101 --data $(SHARED)/data/ucf101_subset --backbone-weights $(MOBILENET)
+	$(BIN)/python -m bench.speech_ablation --data $(SHARED)/data/speech_commands_12 --epochs 20
+	$(BIN)/python -m bench.forecast_horizons --data $(SHARED)/data/timeseries/ETTh1.csv --seq-len 96 --horizons 96,192,336,720
 
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit apps tests bench

@@ -78,9 +78,22 @@ def main(argv=None) -> int:
     import numpy as np
 
     from apps.sentiment.config import SentimentConfig
-    from apps.sentiment.data import adapt_vectorizer, bucket_plan, encode, load_reviews, make_dataset, steps_per_epoch
+    from apps.sentiment.data import (
+        adapt_vectorizer,
+        bucket_plan,
+        encode,
+        load_reviews,
+        make_dataset,
+        steps_per_epoch,
+    )
     from apps.sentiment.evaluate import roc_auc
-    from apps.sentiment.model import build_model, classifier_of, compile_model, predict_probabilities, training_model
+    from apps.sentiment.model import (
+        build_model,
+        classifier_of,
+        compile_model,
+        predict_probabilities,
+        training_model,
+    )
     from apps.sentiment.pretrain import apply_pretrained, pretrain
     from bench.common import machine, peak_rss_mib, print_table, save_result
     from rnnkit.config import load_config

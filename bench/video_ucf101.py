@@ -131,7 +131,7 @@ def small_cnn(clips, train, val, test, classes, run_dir, seed):
     from rnnkit.training import fit, set_seed
 
     config = VideoConfig(seed=seed)  # every default: backbone small, end to end
-    pick = lambda mask: [clip for clip, keep in zip(clips, mask) if keep]  # noqa: E731
+    pick = lambda mask: [clip for clip, keep in zip(clips, mask, strict=True) if keep]  # noqa: E731
     source = VideoSource("fold", classes, pick(train), pick(val), pick(test))
     set_seed(config.seed)
     report = DecodeReport()
@@ -244,28 +244,30 @@ def main() -> None:
                                    for name in variants}
     single_window = {name: np.zeros((args.repeats, len(clips), len(classes)), np.float32) for name in variants[:3]}
     timing: dict[str, float] = {name: 0.0 for name in variants}
+    linear = (features, lengths, labels)  # what every cached-feature variant reads
     for repeat in range(args.repeats):
         fold_of = np.array(group_folds(clips, args.folds, seed=config.seed + repeat))
         for fold in range(args.folds):
             test = fold_of == fold
-            rest = [clip for clip, held in zip(clips, test) if not held]
+            rest = [clip for clip, held in zip(clips, test, strict=True) if not held]
             kept_train, kept_val = split_groups(rest, config.val_fraction, config.seed)
             val_groups = {clip.group for clip in kept_val}
             train = ~test & np.array([clip.group not in val_groups for clip in clips])
             val = ~test & ~train
             row = {"repeat": repeat, "fold": fold, "train": int(train.sum()), "val": int(val.sum()), "test": int(test.sum())}
+            # Each step runs at once, in this iteration; the defaults only bind this fold's masks.
             steps = [
-                ("(a) single frame", lambda: single_frame(features, lengths, labels, train, test, config.windows,
-                                                          args.c, config.seed, len(classes))),
-                ("(b) mean pool + linear", lambda: mean_pool(features, lengths, labels, train, test, config.windows,
-                                                             args.c, config.seed, len(classes))),
-                ("(c) RNN + attention", lambda: rnn(config, backbone, features, lengths, labels, train, val, test,
-                                                    len(classes), tempfile.mkdtemp(dir=out, prefix="rnn-"))),
+                ("(a) single frame", lambda train=train, test=test: single_frame(
+                    *linear, train, test, config.windows, args.c, config.seed, len(classes))),
+                ("(b) mean pool + linear", lambda train=train, test=test: mean_pool(
+                    *linear, train, test, config.windows, args.c, config.seed, len(classes))),
+                ("(c) RNN + attention", lambda train=train, val=val, test=test: rnn(
+                    config, backbone, *linear, train, val, test, len(classes),
+                    tempfile.mkdtemp(dir=out, prefix="rnn-"))),
             ]
             if not args.skip_small:
-                steps.append(("(d) small CNN, random init",
-                              lambda: small_cnn(clips, train, val, test, classes,
-                                                tempfile.mkdtemp(dir=out, prefix="small-"), config.seed)))
+                steps.append(("(d) small CNN, random init", lambda train=train, val=val, test=test: small_cnn(
+                    clips, train, val, test, classes, tempfile.mkdtemp(dir=out, prefix="small-"), config.seed)))
             for name, step in steps:
                 began = time.perf_counter()
                 result = step()

@@ -80,7 +80,9 @@ class AdversarialTrainer(keras.Model):
 
     def train_step(self, data):
         import tensorflow as tf
-        from keras.src.losses.loss import unscale_loss_for_distribution  # what Keras' own train_step reports
+        from keras.src.losses.loss import (
+            unscale_loss_for_distribution,  # what Keras' own train_step reports
+        )
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         table = self.classifier.get_layer("embedding").embeddings
@@ -106,7 +108,7 @@ class AdversarialTrainer(keras.Model):
         adversarial_gradients = tape.gradient(self.optimizer.scale_loss(adversarial_loss), values)
         summed = [tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
                   for a, b in zip(gradients, adversarial_gradients, strict=True)]
-        self.optimizer.apply_gradients(zip(summed, weights))
+        self.optimizer.apply_gradients(zip(summed, weights, strict=True))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):

@@ -74,7 +74,7 @@ def pretrain(train_ids, vocab_size: int, config, plan, log=print) -> tuple[dict,
             forward_sum, count = direction_loss(forward, ids[:, :-1], ids[:, 1:])
             backward_sum, _ = direction_loss(backward, reversed_ids[:, :-1], reversed_ids[:, 1:])
             loss = (forward_sum + backward_sum) / tf.maximum(2.0 * count, 1.0)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
     history = []

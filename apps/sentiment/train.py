@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     from apps.sentiment.data import (
         load_reviews,
-        resolved_source,
         load_vocabulary,
         make_dataset,
+        resolved_source,
         save_vocabulary,
         steps_per_epoch,
     )

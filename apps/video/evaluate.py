@@ -220,7 +220,6 @@ def evaluate(classifier, data: str, split: str = "auto", out_dir: Path | None = 
 
 def run(args: argparse.Namespace) -> int:
     from apps.video.model import load_run
-
     from rnnkit.io import read_json
 
     classifier = load_run(args.model)

@@ -85,7 +85,7 @@ def freeze_all_but_last_blocks(cnn: keras.Model, blocks: int) -> int:
     chosen = set(order[-blocks:])
     cnn.trainable = True
     trainable = 0
-    for layer, name in zip(leaves, names):
+    for layer, name in zip(leaves, names, strict=True):
         layer.trainable = name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
         trainable += int(layer.trainable)
     return trainable

@@ -91,7 +91,9 @@ def test_cosine_schedule_needs_total_steps():
 
 def test_multi_worker_input_is_sharded_by_example_so_workers_run_the_same_steps(tmp_path):
     import tensorflow as tf
-    from tensorflow.python.distribute import input_ops  # what MultiWorkerMirroredStrategy applies per worker
+    from tensorflow.python.distribute import (
+        input_ops,  # what MultiWorkerMirroredStrategy applies per worker
+    )
 
     from rnnkit.training import shard_by_example
 

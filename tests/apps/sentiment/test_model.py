@@ -74,7 +74,12 @@ def test_config_refuses_bad_values_with_the_field_name():
 
 
 def test_adversarial_training_moves_the_weights_and_saves_only_the_classifier_for_use(tmp_path):
-    from apps.sentiment.model import AdversarialTrainer, classifier_of, compile_model, training_model
+    from apps.sentiment.model import (
+        AdversarialTrainer,
+        classifier_of,
+        compile_model,
+        training_model,
+    )
 
     keras.utils.set_random_seed(4)
     config = SentimentConfig(adversarial=0.5, learning_rate=0.01, epochs=1, **SMALL)

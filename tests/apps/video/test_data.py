@@ -160,11 +160,11 @@ def test_group_folds_keep_groups_whole_and_give_every_class_to_every_fold(tiny_d
     clips = source.train + source.val + source.test  # 4 groups of each of 6 classes
     folds = group_folds(clips, 4, seed=3)
     by_group: dict[str, set[int]] = {}
-    for clip, fold in zip(clips, folds):
+    for clip, fold in zip(clips, folds, strict=True):
         by_group.setdefault(clip.group, set()).add(fold)
     assert all(len(found) == 1 for found in by_group.values())  # a group is in one fold only
     for fold in range(4):
-        assert {clip.label for clip, other in zip(clips, folds) if other == fold} == set(range(6))
+        assert {clip.label for clip, other in zip(clips, folds, strict=True) if other == fold} == set(range(6))
     assert group_folds(clips, 4, seed=3) == folds and group_folds(clips, 4, seed=4) != folds
     with pytest.raises(ValueError, match="at least 2"):
         group_folds(clips, 1)

@@ -115,4 +115,4 @@ def test_fine_tuning_trains_only_the_last_blocks_with_batch_norm_frozen():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.train_on_batch({"frames": frames, "lengths": np.array([3, 1], np.int32)}, np.array([0, 2]))
     after = [np.array(weight) for weight in backbone.non_trainable_weights]
-    assert all(np.array_equal(old, new) for old, new in zip(before, after))  # frozen part and BN statistics kept
+    assert all(np.array_equal(old, new) for old, new in zip(before, after, strict=True))  # frozen part and BN statistics kept
