@@ -117,8 +117,11 @@ def test_caption_attention_on_an_uploaded_photo(client, tmp_path):
     photo.save(tmp_path / "photo.png")
     note, gallery, table = client.predict(handle_file(str(tmp_path / "photo.png")), 1, api_name="/caption_attention")
     caption = note.split("**")[-2]
+    # The fallback model trains for seconds, and some of its runs end at once: the page then says
+    # so, and the table still holds the <end> step.
+    words = [] if caption == "(empty caption)" else caption.split()
     rows = _rows(table)
-    assert rows[-1][0] == "<end>" and [row[0] for row in rows[:-1]] == caption.split()
+    assert rows[-1][0] == "<end>" and [row[0] for row in rows[:-1]] == words
     assert len(gallery) == len(rows)
     assert all(0.0 < row[2] <= 1.0 for row in rows)  # a peak of a softmax over the grid
 
