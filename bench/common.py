@@ -32,9 +32,11 @@ def timer():
 
 
 def save_result(name: str, payload: dict) -> Path:
+    """bench/results/<name>.json (or under $RNNKIT_BENCH_RESULTS, so that tests leave real results alone)."""
     from rnnkit.io import atomic_write_json
 
-    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    folder = os.environ.get("RNNKIT_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+    path = Path(folder) / f"{name}.json"
     return atomic_write_json(path, payload)
 
 

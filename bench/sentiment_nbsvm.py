@@ -8,6 +8,10 @@ and negative training reviews; an L2-regularized squared-hinge linear SVM (libli
 scaled features; then the paper's interpolation w' = (1 - beta) * mean|w| + beta * w with beta = 0.25.
 The paper reports 0.9122 on the IMDB test set with all 25,000 training reviews (uni+bigrams).
 
+With `--with-run RUN`, a trained sentiment run is scored on the same validation reviews and the two
+are averaged (each model's logit divided by its own spread over the validation reviews, no labels
+used: Mesnil et al. 2014 ensembled an RNN language model with NBSVM the same way).
+
 The reviews, the by-movie validation split and the tokens (`apps.sentiment.data.python_words`, the
 same words the RNN reads) are the app's, so the two are scored on exactly the same reviews.
 """
@@ -80,11 +84,38 @@ def evaluate_nbsvm(reviews, **options) -> dict:
             "seconds": round(time.perf_counter() - started, 1), "scores": scores}
 
 
+def ensemble_rows(run_dir, reviews, nbsvm_scores, val_fraction: float, seed: int) -> list[dict]:
+    """The run alone and averaged with NBSVM (logits scaled to unit spread), on reviews.val."""
+    import numpy as np
+
+    from apps.sentiment.data import encode, make_vectorizer
+    from apps.sentiment.evaluate import roc_auc
+    from apps.sentiment.model import load_run, predict_probabilities
+
+    model, vocabulary, config, _ = load_run(run_dir)
+    if (config.val_fraction, config.seed, config.max_examples) != (val_fraction, seed, 0):
+        raise SystemExit(f"--with-run {run_dir}: trained with val_fraction {config.val_fraction}, seed {config.seed}, "
+                         f"max_examples {config.max_examples}; NBSVM splits with --val-fraction {val_fraction} --seed "
+                         f"{seed} and every review, and both must score the same validation reviews")
+    ids, _ = encode(make_vectorizer(config.vocab_size, vocabulary), reviews.val.texts, config.max_length, config.truncate)
+    probabilities = np.clip(predict_probabilities(model, ids), 1e-7, 1 - 1e-7)
+    logits = np.log(probabilities) - np.log1p(-probabilities)
+    labels = np.asarray(reviews.val.labels)
+    rows = []
+    for name, scores in (("the run alone", logits),
+                         ("the run + NBSVM-bi, averaged", logits / logits.std() + nbsvm_scores / nbsvm_scores.std())):
+        rows.append({"model": name, "val_accuracy": f"{np.mean((scores > 0) == labels):.4f}",
+                     "val_auc": f"{roc_auc(labels, scores):.4f}", "features": "", "seconds": ""})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="demo", help="review source (default: demo)")
     parser.add_argument("--seed", type=int, default=1337, help="split seed (default: the app's, 1337)")
     parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--with-run", help="also score this sentiment run folder and its average with NBSVM-bi")
     args = parser.parse_args(argv)
 
     from apps.sentiment.data import load_reviews
@@ -98,6 +129,8 @@ def main(argv=None) -> int:
         rows.append({"model": name, "val_accuracy": f"{result['accuracy']:.4f}", "val_auc": f"{result['roc_auc']:.4f}",
                      "features": result["features"], "seconds": result["seconds"]})
         print(rows[-1], flush=True)
+    if args.with_run:
+        rows += ensemble_rows(args.with_run, reviews, result["scores"], args.val_fraction, args.seed)
     print(f"\n{machine()}; data {args.data}; {len(reviews.train)} training / {len(reviews.val)} validation reviews "
           f"({reviews.split_by} split)")
     print_table(rows, ["model", "val_accuracy", "val_auc", "features", "seconds"])
