@@ -12,7 +12,8 @@ starts from `base`: the streaming model (causal conv + GRU) with no
 augmentation beyond the time shift and gain every run has:
 
   attention     the earlier default: conv + bidirectional GRU + attention pooling
-  base          model=stream, no SpecAugment, no speed or pitch change, batch-norm features, no noise
+  base          model=stream (conv 16/32, GRU-64), no SpecAugment, no speed or pitch change, batch-norm
+                features, no noise
   specaugment   + 2 time masks of up to 10 frames and 2 frequency masks of up to 5 mel bins
   speed         + clips played up to 10% faster or slower (pitch moves with it)
   pitch         + frequency axis stretched by up to 10% (vocal tract length perturbation)
@@ -38,8 +39,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-NO_AUGMENTATION = {"model": "stream", "spec_time_masks": "0", "spec_freq_masks": "0", "speed_change": "0",
-                   "pitch_change": "0", "normalize": "batch", "noise_probability": "0"}
+# The table's starting point: the small streaming model the app had before it (2 conv blocks of 16 and 32
+# filters, GRU-64), with no augmentation beyond the time shift and gain.
+NO_AUGMENTATION = {"model": "stream", "conv_filters": "16", "units": "64", "spec_time_masks": "0",
+                   "spec_freq_masks": "0", "speed_change": "0", "pitch_change": "0", "normalize": "batch",
+                   "noise_probability": "0"}
 VARIANTS = {
     "attention": {**NO_AUGMENTATION, "model": "attention"},
     "base": NO_AUGMENTATION,

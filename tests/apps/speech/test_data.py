@@ -112,7 +112,7 @@ def test_training_silence_clips_are_the_noise_when_there_is_no_background_folder
     from apps.speech.data import training_noise
 
     root = speech_commands_12_like(tmp_path / "sc12")
-    config = SpeechConfig(val_fraction=0.2, test_fraction=0.2)
+    config = SpeechConfig(val_fraction=0.2, test_fraction=0.2, noise_probability=0.8)
     source = load_source(str(root), config)
     train_silence = [clip for clip in source.clips["train"] if clip.label == 0]
     loud = [clip for clip in train_silence if not clip.path.endswith("1099.wav")]
@@ -191,3 +191,15 @@ def test_demo_set_is_in_the_speech_commands_layout_at_mixed_rates():
     assert "validation_list.txt" in source.split_note and all(source.has(split) for split in ("train", "val", "test"))
     report = scan_source(source, SpeechConfig(), verbose=False)
     assert len(report.rates) >= 3 and not report.skipped
+
+
+def test_the_recipe_follows_the_model_so_attention_needs_no_other_flag():
+    from rnnkit.config import load_config
+
+    stream = load_config(SpeechConfig)
+    assert (stream.normalize, stream.pitch_change) == ("pcen", 0.1)  # the measured streaming recipe
+    attention = load_config(SpeechConfig, overrides=["model=attention"])
+    attention.validate()  # PCEN and pitch perturbation are streaming-only and were refused before
+    assert (attention.normalize, attention.pitch_change) == ("batch", 0.0)
+    given = load_config(SpeechConfig, overrides=["normalize=clip", "pitch_change=0.05"])
+    assert (given.normalize, given.pitch_change) == ("clip", 0.05)

@@ -21,6 +21,8 @@ from apps.speech.model import (
 
 CONFIG = SpeechConfig(clip_seconds=0.5, fft_length=256, window_ms=16, hop_ms=10, mel_bins=16, conv_blocks=1,
                       conv_filters=4, units=8, cell="lstm")
+# CONFIG holds the streaming recipe's resolved PCEN and pitch settings; the attention model takes neither.
+ATTENTION = {"model": "attention", "normalize": "batch", "pitch_change": 0.0}
 
 
 def randomize_statistics(model, seed=0):
@@ -121,7 +123,7 @@ def test_state_shapes_and_what_cannot_stream():
                       "rnn_0_h": (1, 8), "rnn_0_c": (1, 8)}
     assert initial_stream_states(model)["pcen"].min() == pytest.approx(10 ** (CONFIG.floor_db / 10))
     assert "needs the whole clip" in streamable(build_model(dataclasses.replace(CONFIG, normalize="clip"), 3))
-    attention = build_model(dataclasses.replace(CONFIG, model="attention"), 3)
+    attention = build_model(dataclasses.replace(CONFIG, **ATTENTION), 3)
     assert "bidirectional" in streamable(attention)
     with pytest.raises(ValueError, match="cannot stream"):
         stream_state_shapes(attention)
@@ -152,7 +154,7 @@ def test_unrolled_twin_and_keras_round_trip_give_the_same_outputs(model, wavefor
 
 def test_attention_model_still_builds_and_round_trips(waveforms, tmp_path):
     keras.utils.set_random_seed(0)
-    model = build_model(dataclasses.replace(CONFIG, model="attention", cell="simple"), 5)
+    model = build_model(dataclasses.replace(CONFIG, **ATTENTION, cell="simple"), 5)
     probabilities, attention, _ = (np.asarray(x) for x in inspector(model)[0](waveforms))
     np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-5)
     model.save(tmp_path / "attention.keras")
