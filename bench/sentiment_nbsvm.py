@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -88,17 +89,19 @@ def ensemble_rows(run_dir, reviews, nbsvm_scores, val_fraction: float, seed: int
     """The run alone and averaged with NBSVM (logits scaled to unit spread), on reviews.val."""
     import numpy as np
 
-    from apps.sentiment.data import encode, make_vectorizer
+    from apps.sentiment.config import SentimentConfig
     from apps.sentiment.evaluate import roc_auc
-    from apps.sentiment.model import load_run, predict_probabilities
+    from apps.sentiment.predict import predict_with_run
+    from rnnkit.config import read_saved_config
+    from rnnkit.training import RunDir
 
-    model, vocabulary, config, _ = load_run(run_dir)
+    config = read_saved_config(SentimentConfig, RunDir(Path(run_dir)).config_path)
     if (config.val_fraction, config.seed, config.max_examples) != (val_fraction, seed, 0):
         raise SystemExit(f"--with-run {run_dir}: trained with val_fraction {config.val_fraction}, seed {config.seed}, "
                          f"max_examples {config.max_examples}; NBSVM splits with --val-fraction {val_fraction} --seed "
                          f"{seed} and every review, and both must score the same validation reviews")
-    ids, _ = encode(make_vectorizer(config.vocab_size, vocabulary), reviews.val.texts, config.max_length, config.truncate)
-    probabilities = np.clip(predict_probabilities(model, ids), 1e-7, 1 - 1e-7)
+    predictions = predict_with_run(Path(run_dir), reviews.val.texts, explain=False)  # what `predict` gives a user
+    probabilities = np.clip([row.probability for row in predictions], 1e-7, 1 - 1e-7)
     logits = np.log(probabilities) - np.log1p(-probabilities)
     labels = np.asarray(reviews.val.labels)
     rows = []
