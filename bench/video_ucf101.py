@@ -255,22 +255,17 @@ def main() -> None:
             train = ~test & np.array([clip.group not in val_groups for clip in clips])
             val = ~test & ~train
             row = {"repeat": repeat, "fold": fold, "train": int(train.sum()), "val": int(val.sum()), "test": int(test.sum())}
-            # Each step runs at once, in this iteration; the defaults only bind this fold's masks.
-            steps = [
-                ("(a) single frame", lambda train=train, test=test: single_frame(
-                    *linear, train, test, config.windows, args.c, config.seed, len(classes))),
-                ("(b) mean pool + linear", lambda train=train, test=test: mean_pool(
-                    *linear, train, test, config.windows, args.c, config.seed, len(classes))),
-                ("(c) RNN + attention", lambda train=train, val=val, test=test: rnn(
-                    config, backbone, *linear, train, val, test, len(classes),
-                    tempfile.mkdtemp(dir=out, prefix="rnn-"))),
-            ]
+            common = (train, test, config.windows, args.c, config.seed, len(classes))
+            steps = [("(a) single frame", single_frame, (*linear, *common)),
+                     ("(b) mean pool + linear", mean_pool, (*linear, *common)),
+                     ("(c) RNN + attention", rnn, (config, backbone, *linear, train, val, test, len(classes),
+                                                   tempfile.mkdtemp(dir=out, prefix="rnn-")))]
             if not args.skip_small:
-                steps.append(("(d) small CNN, random init", lambda train=train, val=val, test=test: small_cnn(
-                    clips, train, val, test, classes, tempfile.mkdtemp(dir=out, prefix="small-"), config.seed)))
-            for name, step in steps:
+                steps.append(("(d) small CNN, random init", small_cnn,
+                              (clips, train, val, test, classes, tempfile.mkdtemp(dir=out, prefix="small-"), config.seed)))
+            for name, function, arguments in steps:
                 began = time.perf_counter()
-                result = step()
+                result = function(*arguments)
                 timing[name] += time.perf_counter() - began
                 predictions[name][repeat, test] = result[0]
                 row[name] = round(scores(result[0], labels[test])["top1"], 3)
