@@ -27,7 +27,8 @@ def plot_caption_grid(images, captions: Sequence[str], references: Sequence[Sequ
         raise ValueError(f"plot_caption_grid: {len(images)} images, {count} captions, {len(references)} reference lists")
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 4.4 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 4.4 * rows), squeeze=False,
+                               layout="constrained")  # constrained, unlike tight_layout, leaves room for the title
     for axis, image, caption, refs in zip(axes.flat, images, captions, references, strict=False):
         axis.imshow(np.clip(np.asarray(image, np.float32) / 255.0, 0.0, 1.0))
         axis.set_title("\n".join(textwrap.wrap(caption or "(empty caption)", 34)), fontsize=9, fontweight="bold")
@@ -39,7 +40,6 @@ def plot_caption_grid(images, captions: Sequence[str], references: Sequence[Sequ
         axis.axis("off")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     plt.close(figure)

@@ -80,9 +80,6 @@ class AdversarialTrainer(keras.Model):
 
     def train_step(self, data):
         import tensorflow as tf
-        from keras.src.losses.loss import (
-            unscale_loss_for_distribution,  # what Keras' own train_step reports
-        )
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         table = self.classifier.get_layer("embedding").embeddings
@@ -91,7 +88,10 @@ class AdversarialTrainer(keras.Model):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(x)[0])
+        # compute_loss divides by the replicas (their gradients are summed); the reported loss, as in
+        # Keras' own train_step, is the per-example one again.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=tf.shape(x)[0])
         gradients = tape.gradient(self.optimizer.scale_loss(loss), weights)
         direction = tf.convert_to_tensor(gradients[index])  # IndexedSlices -> dense [vocab, dim]
         perturbation = tf.stop_gradient(self.epsilon * direction / (tf.norm(direction) + 1e-12))
