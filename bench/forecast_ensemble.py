@@ -1,0 +1,71 @@
+"""Average the point forecasts of several forecast runs (e.g. seeds of one recipe) and score them.
+
+    python -m bench.forecast_ensemble --data ../shared/data/timeseries/ETTh1.csv \\
+        runs/fc/default/L96-H96 runs/fc/seed7/L96-H96
+
+Every run must read the same columns and windows (same seq_len and horizon, same source);
+each is scored alone and the mean of their forecasts is scored on the same validation and test
+windows (standardised MSE / MAE, the numbers `rnnkit forecast evaluate` prints). It tells
+whether averaging seeds buys anything over one run, at N times the training cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="forecast run folders")
+    parser.add_argument("--data", required=True, help="the CSV series the runs were trained on")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import numpy as np
+
+    from apps.forecast.data import load_series, standardize, windows
+    from apps.forecast.model import load_run, predict_windows
+    from bench.common import machine, print_table, save_result
+
+    forecasts: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
+    truth: dict[str, np.ndarray] = {}
+    shape = None
+    for run in args.runs:
+        model, config, schema = load_run(run)
+        if shape is None:
+            shape = (config.seq_len, config.horizon, schema["columns"])
+        elif shape != (config.seq_len, config.horizon, schema["columns"]):
+            raise SystemExit(f"{run}: other seq_len, horizon or columns than {args.runs[0]}; average like runs only")
+        series = load_series(args.data, config, schema=schema)
+        scaled = standardize(series.values, schema)
+        for split in forecasts:
+            history, future = windows(scaled, series.window_starts(split, config), config, len(schema["targets"]))
+            truth.setdefault(split, future)
+            forecasts[split][run] = predict_windows(model, history)[0]
+
+    def scores(split, forecast):
+        error = forecast - truth[split]
+        return f"{np.mean(error ** 2):.4f}", f"{np.mean(np.abs(error)):.4f}"
+
+    rows = []
+    for run in args.runs:
+        (val_mse, val_mae), (test_mse, test_mae) = scores("val", forecasts["val"][run]), scores("test", forecasts["test"][run])
+        rows.append({"forecast": run, "val mse": val_mse, "val mae": val_mae, "test mse": test_mse, "test mae": test_mae})
+    mean = {split: np.mean(list(values.values()), axis=0) for split, values in forecasts.items()}
+    (val_mse, val_mae), (test_mse, test_mae) = scores("val", mean["val"]), scores("test", mean["test"])
+    rows.append({"forecast": f"mean of {len(args.runs)}", "val mse": val_mse, "val mae": val_mae,
+                 "test mse": test_mse, "test mae": test_mae})
+    print(machine())
+    print_table(rows, list(rows[0]))
+    path = save_result("forecast_ensemble", {"machine": machine(), "data": args.data, "rows": rows})
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
