@@ -29,37 +29,37 @@ def main(argv=None) -> int:
     import numpy as np
 
     from apps.forecast.data import load_series, standardize, windows
+    from apps.forecast.metrics import score
     from apps.forecast.model import load_run, predict_windows
     from bench.common import machine, print_table, save_result
 
-    forecasts: dict[str, dict[str, np.ndarray]] = {"val": {}, "test": {}}
+    forecasts: dict[str, dict[str, np.ndarray]] = {}  # name -> split -> [windows, horizon, targets]
     truth: dict[str, np.ndarray] = {}
-    shape = None
+    first = None
     for run in args.runs:
         model, config, schema = load_run(run)
-        if shape is None:
-            shape = (config.seq_len, config.horizon, schema["columns"])
-        elif shape != (config.seq_len, config.horizon, schema["columns"]):
+        like = (config.seq_len, config.horizon, schema["columns"])
+        if first is not None and like != first[0]:
             raise SystemExit(f"{run}: other seq_len, horizon or columns than {args.runs[0]}; average like runs only")
+        first = first or (like, schema)
         series = load_series(args.data, config, schema=schema)
         scaled = standardize(series.values, schema)
-        for split in forecasts:
+        forecasts[run] = {}
+        for split in ("val", "test"):
             history, future = windows(scaled, series.window_starts(split, config), config, len(schema["targets"]))
             truth.setdefault(split, future)
-            forecasts[split][run] = predict_windows(model, history)[0]
+            forecasts[run][split] = predict_windows(model, history)[0]
+    forecasts[f"mean of {len(args.runs)}"] = {split: np.mean([forecasts[run][split] for run in args.runs], axis=0)
+                                              for split in truth}
 
-    def scores(split, forecast):
-        error = forecast - truth[split]
-        return f"{np.mean(error ** 2):.4f}", f"{np.mean(np.abs(error)):.4f}"
-
+    schema = first[1]
     rows = []
-    for run in args.runs:
-        (val_mse, val_mae), (test_mse, test_mae) = scores("val", forecasts["val"][run]), scores("test", forecasts["test"][run])
-        rows.append({"forecast": run, "val mse": val_mse, "val mae": val_mae, "test mse": test_mse, "test mae": test_mae})
-    mean = {split: np.mean(list(values.values()), axis=0) for split, values in forecasts.items()}
-    (val_mse, val_mae), (test_mse, test_mae) = scores("val", mean["val"]), scores("test", mean["test"])
-    rows.append({"forecast": f"mean of {len(args.runs)}", "val mse": val_mse, "val mae": val_mae,
-                 "test mse": test_mse, "test mae": test_mae})
+    for name, by_split in forecasts.items():
+        row = {"forecast": name}
+        for split, forecast in by_split.items():
+            metrics = score(forecast, truth[split], schema["std"], schema["targets"])
+            row.update({f"{split} mse": f"{metrics['mse']:.4f}", f"{split} mae": f"{metrics['mae']:.4f}"})
+        rows.append(row)
     print(machine())
     print_table(rows, list(rows[0]))
     path = save_result("forecast_ensemble", {"machine": machine(), "data": args.data, "rows": rows})

@@ -10,9 +10,9 @@ Each horizon is exactly what a user runs:
     rnnkit forecast train --data DATA --out OUT/L<seq_len>-H<horizon> --set seq_len=L --set horizon=H [--set ...]
     rnnkit forecast evaluate --model OUT/L<seq_len>-H<horizon> --data DATA --json
 
-(the defaults, nothing else), run one after the other in this process; the table gives the validation
-MSE the recipe is chosen on, then the test MSE / MAE of the model and of the last-value, seasonal-naive and linear baselines on the same
-windows, the interval coverage, the MAE in original units and the training time. With
+(the defaults, nothing else), run one after the other in this process; the table gives the
+validation MSE (what a recipe is chosen on), then the test MSE / MAE of the model and of the
+last-value, seasonal-naive and linear baselines on the same windows, the interval coverage, the MAE in original units and the training time. With
 --published the ETTh1 figures of the papers are printed beside them.
 """
 
