@@ -34,9 +34,11 @@ demo: $(STAMP)
 	echo "make demo: done in $$((elapsed / 60)) min $$((elapsed % 60)) s (set-up included)"
 
 # pytest exits 5 when a selection (PYTEST_ARGS="-k ...") matches no test; that is not a failure.
-# --durations lists the slowest tests, to watch the suite's 20-minute budget.
+# -n auto runs one pytest worker per core (pytest-xdist); --dist loadfile keeps a file's tests, and
+# the trained runs its fixtures share, on one worker. --durations lists the slowest tests, to watch
+# the suite's 20-minute budget.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests matched the selection"; exit 0; fi; exit $$status
 
 # Speed benchmarks that run offline on the demo sets (each trains the small run it needs).
