@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.rnnkit-installed
 PYTEST_ARGS ?=
 
-# Enough of a model to write recognisable words (validation 1.67 nats/char) after about two and a
+# Enough of a model to write recognisable words (validation 1.62 nats/char) after about two and a
 # half minutes of training on two cores.
 DEMO_SETTINGS = --epochs 15 --set num_layers=1 --set units=384 --set batch_size=64 --set max_chars=500000
 

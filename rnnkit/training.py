@@ -191,6 +191,48 @@ def in_multi_worker_mode(strategy) -> bool:
     return bool(check()) if callable(check) else False
 
 
+def summed_sparse_gradients(gradients):
+    """Gradients with every `tf.IndexedSlices` (an embedding's: one row per token, repeats kept)
+    summed into a dense tensor first.
+
+    Keras 3's TensorFlow optimizers apply their element-wise ops to an IndexedSlices row by
+    row and only then add the rows of a repeated id together. For Adam's second moment that is
+    the sum of the squares instead of the square of the sum: an id seen n times in a batch with
+    a steady gradient gets a step about sqrt(n) times too big (the word "the", thousands of
+    times a batch, runs away while rare words do not), and `clipnorm` measures the unsummed rows
+    too. Summing first gives the update of the dense gradient, which is what the algorithm
+    means; Adam builds dense updates of the whole table anyway, so it costs little.
+    """
+    import tensorflow as tf
+
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+
+
+class _SumsSparseGradients:
+    def apply(self, grads, trainable_variables=None):
+        return super().apply(summed_sparse_gradients(grads), trainable_variables)
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class Adam(_SumsSparseGradients, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with embedding gradients summed per row first (`summed_sparse_gradients`)."""
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class AdamW(_SumsSparseGradients, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with embedding gradients summed per row first."""
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class RMSprop(_SumsSparseGradients, keras.optimizers.RMSprop):
+    """`keras.optimizers.RMSprop` with embedding gradients summed per row first."""
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class SGD(_SumsSparseGradients, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` with embedding gradients summed per row first (for `clipnorm`)."""
+
+
 def make_optimizer(
     name: str = "adam",
     learning_rate: float = 1e-3,
@@ -203,6 +245,9 @@ def make_optimizer(
     final_lr_fraction: float = 0.0,
 ):
     """An optimizer with gradient clipping and an optional cosine schedule.
+
+    It is Keras' optimizer of that name with embedding gradients summed per row before the
+    update (see `summed_sparse_gradients`: Keras 3 otherwise over-steps frequent tokens).
 
     The schedule is a function of the optimizer's step counter, which is saved
     in every checkpoint, so a resumed run continues the schedule where it was.
@@ -228,14 +273,14 @@ def make_optimizer(
     name = name.lower()
     if name == "adam":
         if weight_decay:
-            return keras.optimizers.AdamW(rate, weight_decay=weight_decay, **clip)
-        return keras.optimizers.Adam(rate, **clip)
+            return AdamW(rate, weight_decay=weight_decay, **clip)
+        return Adam(rate, **clip)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=weight_decay or 0.01, **clip)
+        return AdamW(rate, weight_decay=weight_decay or 0.01, **clip)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate, **clip)
+        return RMSprop(rate, **clip)
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, **clip)
+        return SGD(rate, momentum=0.9, **clip)
     raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, rmsprop or sgd")
 
 

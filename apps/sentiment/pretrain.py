@@ -17,8 +17,14 @@ import time
 import keras
 
 
-def language_models(config, vocab_size: int):
-    """(embedding, forward RNN, backward RNN, softmax weights [vocab, units], softmax biases [vocab])."""
+def language_models(config, vocab_size: int, log_frequencies=None):
+    """(embedding, forward RNN, backward RNN, softmax weights [vocab, units], softmax biases [vocab]).
+
+    The biases start at `log_frequencies` when given (each word's log share of the training
+    tokens), so the language models start as the unigram model and spend their few hundred
+    steps on context; from zeros, Adam's small steps take thousands of steps just to learn how
+    common each word is.
+    """
     from apps.sentiment.model import RNN_CLASSES
 
     rnn_class = RNN_CLASSES[config.cell]
@@ -30,7 +36,9 @@ def language_models(config, vocab_size: int):
     backward.build((None, None, config.embedding_dim))
     softmax_weights = keras.Variable(keras.initializers.GlorotUniform(config.seed)((vocab_size, config.units)),
                                      name="lm_softmax_weights")
-    softmax_biases = keras.Variable(keras.ops.zeros((vocab_size,)), name="lm_softmax_biases")
+    biases = keras.ops.zeros((vocab_size,)) if log_frequencies is None else keras.ops.convert_to_tensor(
+        log_frequencies, "float32")
+    softmax_biases = keras.Variable(biases, name="lm_softmax_biases")
     return embedding, forward, backward, softmax_weights, softmax_biases
 
 
@@ -46,7 +54,10 @@ def pretrain(train_ids, vocab_size: int, config, plan, log=print) -> tuple[dict,
     from apps.sentiment.data import make_dataset
     from rnnkit.training import make_optimizer
 
-    embedding, forward, backward, softmax_weights, softmax_biases = language_models(config, vocab_size)
+    counts = np.bincount(np.asarray(train_ids.flat_values), minlength=vocab_size)[:vocab_size].astype(np.float64)
+    counts[0] = 0.0  # padding is never a target
+    log_frequencies = np.log((counts + 1.0) / (counts.sum() + vocab_size))
+    embedding, forward, backward, softmax_weights, softmax_biases = language_models(config, vocab_size, log_frequencies)
     layers = [embedding, forward, backward]
     variables = [*(w for layer in layers for w in layer.trainable_weights), softmax_weights, softmax_biases]
     data = make_dataset(train_ids, np.zeros(len(train_ids.row_lengths()), np.float32), config, plan=plan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CELLS = ("lstm", "gru", "simple")  # simple: the Elman keras.layers.SimpleRNN
+EMBEDDING_INITS = ("uniform", "normal")
 
 
 @dataclass
@@ -14,6 +15,7 @@ class TextGenConfig:
     num_layers: int = 2
     units: int = 512
     embedding_dim: int = 64
+    embedding_init: str = "normal"  # normal: N(0, 1), inputs at the scale the RNN's kernel expects; uniform: Keras' U(-0.05, 0.05)
     dropout: float = 0.25
     # data
     seq_len: int = 128
@@ -35,6 +37,8 @@ class TextGenConfig:
     def validate(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ValueError(f"embedding_init must be one of {', '.join(EMBEDDING_INITS)}, not {self.embedding_init!r}")
         for name in ("num_layers", "units", "embedding_dim", "seq_len", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")

@@ -35,7 +35,8 @@ def bits_per_char(y_true, y_pred):
 
 def build_model(config: TextGenConfig, vocab_size: int) -> keras.Model:
     chars = keras.Input((None,), dtype="int32", name="chars")
-    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(chars)
+    initializer = keras.initializers.RandomNormal(stddev=1.0) if config.embedding_init == "normal" else "uniform"
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, embeddings_initializer=initializer, name="embedding")(chars)
     rnn_class = RNN_CLASSES[config.cell]
     for index in range(config.num_layers):
         # return_state lets the step and prime models reuse this very layer.

@@ -114,3 +114,34 @@ def test_multi_worker_input_is_sharded_by_example_so_workers_run_the_same_steps(
     assert by_file[0] != by_file[1], by_file  # the trap: a worker with fewer steps leaves its peer waiting
     by_example = steps_per_worker(shard_by_example(files))
     assert by_example[0] == by_example[1] == math.ceil(23 / 4 / 2), by_example
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
+def test_an_embedding_row_seen_many_times_steps_as_with_the_dense_gradient(name, tmp_path):
+    """Token 1 fills most of the batch: its gradient arrives as 60 rows of one tf.IndexedSlices."""
+    import tensorflow as tf
+
+    ids = np.array([[1] * 30, [1] * 29 + [2]], np.int32)
+    targets = np.ones((2, 30, 3), np.float32)
+
+    def trained(sparse: bool):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((30,), dtype="int32"), keras.layers.Embedding(4, 3)])
+        optimizer = make_optimizer(name, 0.05, clipnorm=1.0)
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean((model(ids) - targets) ** 2)
+            (gradient,) = tape.gradient(loss, model.trainable_variables)
+            assert isinstance(gradient, tf.IndexedSlices)
+            optimizer.apply_gradients([(gradient if sparse else tf.convert_to_tensor(gradient),
+                                        model.trainable_variables[0])])
+        return model, np.asarray(model.trainable_variables[0])
+
+    model, sparse_steps = trained(sparse=True)
+    _, dense_steps = trained(sparse=False)
+    np.testing.assert_allclose(sparse_steps, dense_steps, rtol=1e-5, atol=1e-6)
+    # Through Keras' own train step too, and the class survives a .keras round trip (a resumed run keeps summing).
+    model.compile(optimizer=make_optimizer(name, 0.05), loss="mse")
+    model.fit(ids, targets, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    assert type(keras.saving.load_model(tmp_path / "model.keras").optimizer) is type(model.optimizer)

@@ -130,3 +130,12 @@ def test_pretraining_lowers_the_language_model_loss_and_is_copied_into_the_class
     for layer, key in ((birnn.forward_layer, "forward"), (birnn.backward_layer, "backward")):
         for actual, expected in zip(layer.get_weights(), weights[key], strict=True):
             np.testing.assert_array_equal(actual, expected)
+
+
+def test_language_model_softmax_starts_as_the_unigram_model():
+    from apps.sentiment.pretrain import language_models
+
+    log_frequencies = np.log(np.array([1e-9, 0.1, 0.5, 0.25, 0.15 - 1e-9]))
+    *_, softmax_weights, softmax_biases = language_models(SentimentConfig(**SMALL), 5, log_frequencies)
+    np.testing.assert_allclose(np.asarray(softmax_biases), log_frequencies, rtol=1e-6)
+    assert np.asarray(softmax_weights).shape == (5, SMALL["units"])

@@ -65,3 +65,14 @@ def test_greedy_sampling_and_odd_primes(model):
     assert generator.generate("the", 0) == ""
     with pytest.raises(ValueError, match="top_p"):
         generator.generate("the", 5, top_p=0.0)
+
+
+def test_embedding_starts_at_unit_scale_by_default_and_uniform_on_request():
+    """N(0, 1) rows feed the RNN inputs at the scale its Glorot kernel expects (Keras' own U(-0.05, 0.05) is 20x smaller)."""
+    default = build_model(TextGenConfig(num_layers=1, units=8, embedding_dim=64), 200)
+    spread = np.std(default.get_layer("embedding").get_weights()[0])
+    assert 0.9 < spread < 1.1
+    uniform = build_model(TextGenConfig(num_layers=1, units=8, embedding_dim=64, embedding_init="uniform"), 200)
+    assert np.abs(uniform.get_layer("embedding").get_weights()[0]).max() <= 0.05
+    with pytest.raises(ValueError, match="embedding_init"):
+        TextGenConfig(embedding_init="zeros").validate()
