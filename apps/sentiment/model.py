@@ -25,7 +25,7 @@ import keras
 
 from apps.sentiment.config import SentimentConfig
 from rnnkit.layers import AttentionPooling, BidirectionalRNN, MaskedGlobalPooling1D
-from rnnkit.training import optimizer_from_config
+from rnnkit.training import optimizer_from_config, summed_sparse_gradients
 
 
 def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
@@ -92,8 +92,8 @@ class AdversarialTrainer(keras.Model):
         # Keras' own train_step, is the per-example one again.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=tf.shape(x)[0])
-        gradients = tape.gradient(self.optimizer.scale_loss(loss), weights)
-        direction = tf.convert_to_tensor(gradients[index])  # IndexedSlices -> dense [vocab, dim]
+        gradients = summed_sparse_gradients(tape.gradient(self.optimizer.scale_loss(loss), weights))
+        direction = gradients[index]  # the embedding table's gradient, dense [vocab, dim]
         perturbation = tf.stop_gradient(self.epsilon * direction / (tf.norm(direction) + 1e-12))
         # The adversarial pass reads the weights as tensors (stateless_call), so no variable is
         # changed and put back: under a distribution strategy each replica perturbs its own copy.
@@ -105,9 +105,8 @@ class AdversarialTrainer(keras.Model):
             adversarial_pred, _ = self.classifier.stateless_call(moved, frozen, x, training=True)
             adversarial_loss = self.compute_loss(x=x, y=y, y_pred=adversarial_pred, sample_weight=sample_weight,
                                                  training=True)
-        adversarial_gradients = tape.gradient(self.optimizer.scale_loss(adversarial_loss), values)
-        summed = [tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
-                  for a, b in zip(gradients, adversarial_gradients, strict=True)]
+        adversarial_gradients = summed_sparse_gradients(tape.gradient(self.optimizer.scale_loss(adversarial_loss), values))
+        summed = [a + b for a, b in zip(gradients, adversarial_gradients, strict=True)]
         self.optimizer.apply_gradients(zip(summed, weights, strict=True))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

@@ -17,13 +17,12 @@ import time
 import keras
 
 
-def language_models(config, vocab_size: int, log_frequencies=None):
+def language_models(config, vocab_size: int, log_frequencies):
     """(embedding, forward RNN, backward RNN, softmax weights [vocab, units], softmax biases [vocab]).
 
-    The biases start at `log_frequencies` when given (each word's log share of the training
-    tokens), so the language models start as the unigram model and spend their few hundred
-    steps on context; from zeros, Adam's small steps take thousands of steps just to learn how
-    common each word is.
+    The biases start at `log_frequencies` (each word's log share of the training tokens), so the
+    language models start as the unigram model and spend their few hundred steps on context; from
+    zeros, Adam's small steps take thousands of steps just to learn how common each word is.
     """
     from apps.sentiment.model import RNN_CLASSES
 
@@ -36,9 +35,7 @@ def language_models(config, vocab_size: int, log_frequencies=None):
     backward.build((None, None, config.embedding_dim))
     softmax_weights = keras.Variable(keras.initializers.GlorotUniform(config.seed)((vocab_size, config.units)),
                                      name="lm_softmax_weights")
-    biases = keras.ops.zeros((vocab_size,)) if log_frequencies is None else keras.ops.convert_to_tensor(
-        log_frequencies, "float32")
-    softmax_biases = keras.Variable(biases, name="lm_softmax_biases")
+    softmax_biases = keras.Variable(keras.ops.convert_to_tensor(log_frequencies, "float32"), name="lm_softmax_biases")
     return embedding, forward, backward, softmax_weights, softmax_biases
 
 

@@ -35,10 +35,9 @@ class TextGenConfig:
     seed: int = 1337
 
     def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
-        if self.embedding_init not in EMBEDDING_INITS:
-            raise ValueError(f"embedding_init must be one of {', '.join(EMBEDDING_INITS)}, not {self.embedding_init!r}")
+        for name, options in {"cell": CELLS, "embedding_init": EMBEDDING_INITS}.items():
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {', '.join(options)}, not {getattr(self, name)!r}")
         for name in ("num_layers", "units", "embedding_dim", "seq_len", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
