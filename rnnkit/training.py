@@ -243,15 +243,22 @@ def make_optimizer(
     total_steps: int | None = None,
     warmup_steps: int = 0,
     final_lr_fraction: float = 0.0,
+    ema: float = 0.0,
 ):
-    """An optimizer with gradient clipping and an optional cosine schedule.
+    """An optimizer with gradient clipping, an optional cosine schedule and optional weight averaging.
 
     It is Keras' optimizer of that name with embedding gradients summed per row before the
     update (see `summed_sparse_gradients`: Keras 3 otherwise over-steps frequent tokens).
 
     The schedule is a function of the optimizer's step counter, which is saved
     in every checkpoint, so a resumed run continues the schedule where it was.
+
+    `ema` > 0 keeps Keras' exponential moving average of the weights (Polyak averaging,
+    `use_ema=True` with this momentum, e.g. 0.99: about the last 100 steps); `fit` then
+    validates and saves the averaged weights (keras.callbacks.SwapEMAWeights).
     """
+    if not 0.0 <= ema < 1.0:
+        raise ValueError(f"ema must be in [0, 1) (0: off; e.g. 0.99), not {ema}")
     rate: Any = learning_rate
     if schedule == "cosine":
         if not total_steps:
@@ -269,7 +276,9 @@ def make_optimizer(
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=final_lr_fraction)
     elif schedule != "constant":
         raise ValueError(f"unknown learning-rate schedule {schedule!r}; use constant or cosine")
-    clip = {"clipnorm": clipnorm} if clipnorm else {}
+    clip: dict[str, Any] = {"clipnorm": clipnorm} if clipnorm else {}
+    if ema:
+        clip.update(use_ema=True, ema_momentum=float(ema))
     name = name.lower()
     if name == "adam":
         if weight_decay:
@@ -286,7 +295,7 @@ def make_optimizer(
 
 def optimizer_from_config(config, steps_per_epoch: int):
     """`make_optimizer` from an app config's usual fields (optimizer, learning_rate, clipnorm,
-    weight_decay, schedule, epochs, warmup_steps, final_lr_fraction); missing fields take the defaults."""
+    weight_decay, schedule, epochs, warmup_steps, final_lr_fraction, ema); missing fields take the defaults."""
     return make_optimizer(
         getattr(config, "optimizer", "adam"),
         config.learning_rate,
@@ -296,6 +305,7 @@ def optimizer_from_config(config, steps_per_epoch: int):
         total_steps=config.epochs * max(1, int(steps_per_epoch)),
         warmup_steps=getattr(config, "warmup_steps", 0),
         final_lr_fraction=getattr(config, "final_lr_fraction", 0.0),
+        ema=getattr(config, "ema", 0.0),
     )
 
 
@@ -497,6 +507,18 @@ class RunCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+class AveragedWeightsInCheckpoints(keras.callbacks.SwapEMAWeights):
+    """Keras' SwapEMAWeights(swap_on_epoch=True), knowing that a resumed checkpoint holds the averaged weights.
+
+    An epoch's checkpoint is saved with the averages swapped into the model, so a run resumed
+    from it must swap the raw weights back in before it trains on.
+    """
+
+    def __init__(self, resumed: bool = False):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+
 class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras' BackupAndRestore for a multi-worker run: one backup, written by the chief.
 
@@ -592,6 +614,10 @@ def fit(
 
     checkpointer = RunCheckpoint(run, monitor=monitor, mode=mode, state=state, patience=patience, chief=chief)
     all_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), checkpointer]
+    if getattr(model.optimizer, "use_ema", False):
+        # Before the checkpointer: each epoch is validated, saved and kept as best with the
+        # averaged weights in the model (the raw ones wait in the optimizer's slots).
+        all_callbacks.insert(1, AveragedWeightsInCheckpoints(resumed=bool(state) and not multi_worker))
     if multi_worker:
         # After the run's own checkpoint, so a worker killed between the two redoes an
         # epoch rather than skipping one.

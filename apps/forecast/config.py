@@ -58,6 +58,7 @@ class ForecastConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     clipnorm: float = 0.0  # 0: no clipping
+    ema: float = 0.0  # > 0: validate, keep and export the moving average of the weights with this momentum (0: off)
     patience: int = 10  # early stopping after N epochs without a better validation metric (0: off)
     shuffle: bool = True
     seed: int = 2021

@@ -145,3 +145,55 @@ def test_an_embedding_row_seen_many_times_steps_as_with_the_dense_gradient(name,
     model.fit(ids, targets, epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     assert type(keras.saving.load_model(tmp_path / "model.keras").optimizer) is type(model.optimizer)
+
+
+def build_averaged(ema=0.5):
+    def make():
+        model = keras.Sequential([keras.Input((6, 3)), keras.layers.GRU(4), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(make_optimizer("adam", 5e-2, ema=ema), "binary_crossentropy")
+        return model
+    return make
+
+
+def test_weight_averaging_validates_and_saves_the_averaged_weights(tmp_path):
+    x, y = data()
+    keras.utils.set_random_seed(0)
+    fit(build_averaged(), (x, y), (x[:32], y[:32]), tmp_path / "run", epochs=3, verbose=0)
+    run = RunDir(tmp_path / "run")
+    logged = [row["val_loss"] for row in run.read_state()["history"]]
+    second = run.checkpoints_dir / "epoch-0002.keras"  # not the last epoch, after which Keras finalizes the averages
+    saved = keras.saving.load_model(second)
+    assert saved.evaluate(x[:32], y[:32], verbose=0) == pytest.approx(logged[1], abs=1e-5), \
+        "the epoch's validation loss is that of the weights its checkpoint holds"
+    raw = keras.saving.load_model(second)
+    for weight, average in zip(raw.trainable_variables, raw.optimizer._model_variables_moving_average, strict=True):
+        weight.assign(average)  # between epochs the optimizer's slots hold the raw weights
+    assert raw.evaluate(x[:32], y[:32], verbose=0) != pytest.approx(logged[1], abs=1e-4)
+
+
+def test_a_resumed_averaged_run_trains_on_from_the_raw_weights(tmp_path):
+    import tensorflow as tf
+
+    x, y = data()
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # one fixed order, so the two runs see the same steps
+    keras.utils.set_random_seed(0)
+    fit(build_averaged(), batches, batches, tmp_path / "straight", epochs=3, verbose=0)
+
+    class Interrupt(keras.callbacks.Callback):  # a run killed after its second epoch was saved
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    keras.utils.set_random_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_averaged(), batches, batches, tmp_path / "resumed", epochs=3, verbose=0, callbacks=[Interrupt()])
+    fit(build_averaged(), batches, batches, tmp_path / "resumed", epochs=3, resume=True, verbose=0)
+    first, second = (keras.saving.load_model(RunDir(tmp_path / name).last_checkpoint()) for name in ("straight", "resumed"))
+    assert first.optimizer.iterations.numpy() == second.optimizer.iterations.numpy() == 12
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, err_msg="a resumed run must go on from the raw weights, not the averages")
+
+
+def test_weight_averaging_momentum_is_checked():
+    with pytest.raises(ValueError, match="ema must be in"):
+        make_optimizer("adam", 1e-3, ema=1.0)
