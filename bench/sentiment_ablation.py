@@ -42,6 +42,7 @@ def parse_args(argv=None):
     parser.add_argument("--whole-length", type=int, default=3000, help="max_length of the whole-review variants")
     parser.add_argument("--adversarial", type=float, default=1.0, help="epsilon of the adversarial variants")
     parser.add_argument("--pretrain-epochs", type=int, default=1)
+    parser.add_argument("--ngram-buckets", type=int, default=1_000_003, help="ngram_buckets of the n-gram branch variant")
     parser.add_argument("--seeds", type=int, default=2, help="extra seeds of the combination (default: 2)")
     parser.add_argument("--variants", default="", help="comma-separated subset of the variant names")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -55,14 +56,17 @@ def variants(args) -> dict[str, dict]:
     adversarial = {"adversarial": args.adversarial}
     pretraining = {"pretrain_epochs": args.pretrain_epochs}
     pooling = {"pooling": "attention_mean_max"}
+    ngrams = {"ngram_buckets": args.ngram_buckets}
     table = {
         "base (cut at 400, attention+max)": {},
         "whole reviews": whole,
         "LM pretraining": pretraining,
         f"adversarial (eps {args.adversarial:g})": adversarial,
         "attention+mean+max pooling": pooling,
+        "n-gram branch": ngrams,
         "combined: all four": {**whole, **pretraining, **adversarial, **pooling},
         "combined without LM pretraining": {**whole, **adversarial, **pooling},
+        "combined + n-gram branch (no LM pretraining)": {**whole, **adversarial, **pooling, **ngrams},
     }
     for seed in range(1, args.seeds + 1):
         table[f"combined without LM pretraining, seed +{seed}"] = {**whole, **adversarial, **pooling, "seed_offset": seed}

@@ -25,6 +25,7 @@ class SentimentConfig:
     dropout: float = 0.4  # between recurrent layers and before the classifier
     pooling: str = "attention_mean_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
     attention_units: int = 64
+    ngram_buckets: int = 0  # > 0: add a linear model of the review's words and hashed word pairs (this many rows) to the logit
     adversarial: float = 1.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
     pretrain_epochs: int = 0  # language-model pretraining of the embedding and first BiRNN on the training reviews (0: off)
     pretrain_samples: int = 512  # negative classes of the pretraining sampled softmax
@@ -60,7 +61,7 @@ class SentimentConfig:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (padding, [UNK] and one word), not {self.vocab_size}")
-        for name in ("adversarial", "pretrain_epochs"):
+        for name in ("adversarial", "pretrain_epochs", "ngram_buckets"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or positive, not {getattr(self, name)}")
         if self.pretrain_samples < 1:

@@ -5,7 +5,8 @@
       -> BidirectionalRNN(LSTM | GRU | SimpleRNN) x num_layers      (padding skipped in both directions)
       -> AttentionPooling (+ masked max with pooling=attention_max, + masked mean and max with
          attention_mean_max; masked mean + max alone with mean_max)
-      -> Dropout -> Dense(1, sigmoid)                                 probability of "positive"
+      -> Dropout -> Dense(1) (+ NgramBag(ids): words and hashed word pairs, with ngram_buckets > 0)
+      -> sigmoid                                                      probability of "positive"
 
 The model takes token ids, so tf.data does the tokenizing once per run; the
 serving export (export.py) puts TextVectorization in front of it.
@@ -24,7 +25,7 @@ from pathlib import Path
 import keras
 
 from apps.sentiment.config import SentimentConfig
-from rnnkit.layers import AttentionPooling, BidirectionalRNN, MaskedGlobalPooling1D
+from rnnkit.layers import AttentionPooling, BidirectionalRNN, MaskedGlobalPooling1D, NgramBag
 from rnnkit.training import optimizer_from_config, summed_sparse_gradients
 
 
@@ -48,7 +49,12 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
         elif config.pooling == "attention_mean_max":
             pooled = keras.layers.Concatenate(name="pooled")([pooled, MaskedGlobalPooling1D("mean_max", name="mean_max")(x)])
     pooled = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
+    if not config.ngram_buckets:
+        probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
+        return keras.Model(ids, probability, name="sentiment")
+    logit = keras.layers.Dense(1, name="rnn_logit")(pooled)
+    ngrams = NgramBag(vocab_size, config.ngram_buckets, name="ngrams")(ids)
+    probability = keras.layers.Activation("sigmoid", name="probability")(keras.layers.Add(name="logit")([logit, ngrams]))
     return keras.Model(ids, probability, name="sentiment")
 
 

@@ -139,3 +139,19 @@ def test_language_model_softmax_starts_as_the_unigram_model():
     *_, softmax_weights, softmax_biases = language_models(SentimentConfig(**SMALL), 5, log_frequencies)
     np.testing.assert_allclose(np.asarray(softmax_biases), log_frequencies, rtol=1e-6)
     assert np.asarray(softmax_weights).shape == (5, SMALL["units"])
+
+
+def test_the_ngram_branch_adds_to_the_logit_ignores_padding_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(4)
+    config = SentimentConfig(ngram_buckets=13, **SMALL)
+    model = build_model(config, 32)
+    ids = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0]], np.int32)
+    before = model(ids).numpy()
+    table = model.get_layer("ngrams").table
+    table.assign(np.random.default_rng(0).normal(size=table.shape).astype("float32"))
+    after = model(ids).numpy()
+    logit = np.log(after / (1 - after)) - np.log(before / (1 - before))
+    np.testing.assert_allclose(logit, model.get_layer("ngrams")(ids).numpy(), atol=1e-4)
+    np.testing.assert_allclose(model(np.concatenate([ids, np.zeros((2, 3), np.int32)], 1)).numpy(), after, atol=1e-6)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras")(ids).numpy(), after, atol=1e-6)
