@@ -43,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--adversarial", type=float, default=1.0, help="epsilon of the adversarial variants")
     parser.add_argument("--pretrain-epochs", type=int, default=1)
     parser.add_argument("--ngram-buckets", type=int, default=1_000_003, help="ngram_buckets of the n-gram branch variant")
+    parser.add_argument("--ngram-rate", type=float, default=50.0, help="ngram_rate of the n-gram branch variant")
     parser.add_argument("--seeds", type=int, default=2, help="extra seeds of the combination (default: 2)")
     parser.add_argument("--variants", default="", help="comma-separated subset of the variant names")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -56,7 +57,7 @@ def variants(args) -> dict[str, dict]:
     adversarial = {"adversarial": args.adversarial}
     pretraining = {"pretrain_epochs": args.pretrain_epochs}
     pooling = {"pooling": "attention_mean_max"}
-    ngrams = {"ngram_buckets": args.ngram_buckets}
+    ngrams = {"ngram_buckets": args.ngram_buckets, "ngram_rate": args.ngram_rate}
     table = {
         "base (cut at 400, attention+max)": {},
         "whole reviews": whole,

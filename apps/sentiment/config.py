@@ -26,6 +26,7 @@ class SentimentConfig:
     pooling: str = "attention_mean_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
     attention_units: int = 64
     ngram_buckets: int = 0  # > 0: add a linear model of the review's words and hashed word pairs (this many rows) to the logit
+    ngram_rate: float = 50.0  # the n-gram table learns this many times faster than the rest (a pair is in few reviews)
     adversarial: float = 1.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
     pretrain_epochs: int = 0  # language-model pretraining of the embedding and first BiRNN on the training reviews (0: off)
     pretrain_samples: int = 512  # negative classes of the pretraining sampled softmax
@@ -64,6 +65,8 @@ class SentimentConfig:
         for name in ("adversarial", "pretrain_epochs", "ngram_buckets"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or positive, not {getattr(self, name)}")
+        if self.ngram_rate <= 0:
+            raise ValueError(f"ngram_rate must be positive, not {self.ngram_rate}")
         if self.pretrain_samples < 1:
             raise ValueError(f"pretrain_samples must be at least 1, not {self.pretrain_samples}")
         for name in ("embedding_dropout", "dropout"):

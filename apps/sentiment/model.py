@@ -53,7 +53,7 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
         probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
         return keras.Model(ids, probability, name="sentiment")
     logit = keras.layers.Dense(1, name="rnn_logit")(pooled)
-    ngrams = NgramBag(vocab_size, config.ngram_buckets, name="ngrams")(ids)
+    ngrams = NgramBag(vocab_size, config.ngram_buckets, rate_multiplier=config.ngram_rate, name="ngrams")(ids)
     probability = keras.layers.Activation("sigmoid", name="probability")(keras.layers.Add(name="logit")([logit, ngrams]))
     return keras.Model(ids, probability, name="sentiment")
 

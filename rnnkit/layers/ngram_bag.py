@@ -23,6 +23,10 @@ class NgramBag(keras.layers.Layer):
         vocab_size: the number of token ids (padding 0 included).
         buckets: rows for word pairs (a prime spreads the pairs best); 0 for words alone.
         units: outputs per text (1: a logit).
+        rate_multiplier: the table is used multiplied by this, so an Adam-like optimizer (whose
+            steps do not depend on the gradient's scale) moves its rows this many times faster
+            than the model's other weights. A word pair is in few texts and gets few updates; at
+            the learning rate of an RNN beside it (around 1e-3) it would hardly move.
         **kwargs: passed to `keras.layers.Layer`. The table starts at zero.
 
     Inputs:
@@ -32,13 +36,16 @@ class NgramBag(keras.layers.Layer):
         `[batch, units]`; zeros for a row of padding only.
     """
 
-    def __init__(self, vocab_size, buckets=0, units=1, **kwargs):
+    def __init__(self, vocab_size, buckets=0, units=1, rate_multiplier=1.0, **kwargs):
         super().__init__(**kwargs)
         if vocab_size < 2:
             raise ValueError(f"vocab_size must be at least 2, not {vocab_size}")
         if buckets < 0 or units < 1:
             raise ValueError(f"buckets must be 0 or positive and units positive, not {buckets} and {units}")
+        if rate_multiplier <= 0:
+            raise ValueError(f"rate_multiplier must be positive, not {rate_multiplier}")
         self.vocab_size, self.buckets, self.units = int(vocab_size), int(buckets), int(units)
+        self.rate_multiplier = float(rate_multiplier)
 
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.vocab_size + self.buckets, self.units), initializer="zeros",
@@ -55,12 +62,13 @@ class NgramBag(keras.layers.Layer):
             pair = real[:, :-1] * real[:, 1:]
             total = total + ops.sum(ops.take(self.table, rows, axis=0) * pair[..., None], axis=1)
             count = count + ops.sum(pair, axis=1, keepdims=True)
-        return total / ops.sqrt(ops.maximum(count, 1.0))
+        return self.rate_multiplier * total / ops.sqrt(ops.maximum(count, 1.0))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"vocab_size": self.vocab_size, "buckets": self.buckets, "units": self.units})
+        config.update({"vocab_size": self.vocab_size, "buckets": self.buckets, "units": self.units,
+                       "rate_multiplier": self.rate_multiplier})
         return config

@@ -44,6 +44,16 @@ def test_padding_changes_nothing_and_order_matters():
     assert not np.allclose(short, swapped), "word pairs depend on the order of the words"
 
 
+def test_the_rate_multiplier_scales_the_output_so_its_rows_move_faster():
+    fast = NgramBag(VOCAB, BUCKETS, rate_multiplier=4.0)
+    fast.build((None, None))
+    fast.table.assign(layer_with_table().table)
+    ids = np.asarray([[3, 9, 1, 4]], "int32")
+    np.testing.assert_allclose(np.asarray(fast(ids)), 4 * np.asarray(layer_with_table()(ids)), rtol=1e-6)
+    with pytest.raises(ValueError, match="rate_multiplier"):
+        NgramBag(VOCAB, BUCKETS, rate_multiplier=0)
+
+
 def test_words_alone_without_buckets():
     layer = NgramBag(VOCAB)
     layer.build((None, None))
