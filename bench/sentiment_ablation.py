@@ -12,6 +12,8 @@ same vocabulary. The changes, from the settings before issue 17 (`--base`):
                      reviews (sampled softmax), then fine-tuning; its time is counted
   adversarial        FGM on the embedding table, epsilon as given (a second pass per step)
   pooling            attention + masked mean + masked max instead of attention + masked max
+  n-gram branch      NgramBag (words and hashed word pairs) added to the logit, the two joined by
+                     DropPath (`--drop-path`; 0 trains them only through their sum)
   combined           the changes together; `--seeds` more runs of the combination with other
                      seeds give the spread between seeds and the accuracy of their averaged
                      probabilities (an ensemble of the seeds)
@@ -32,7 +34,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # The sentiment defaults before issue 17, which the variants change one at a time.
-BASE = {"max_length": 400, "pooling": "attention_max", "adversarial": 0.0, "pretrain_epochs": 0}
+BASE = {"max_length": 400, "pooling": "attention_max", "adversarial": 0.0, "pretrain_epochs": 0, "ngram_buckets": 0}
 
 
 def parse_args(argv=None):
@@ -44,6 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--pretrain-epochs", type=int, default=1)
     parser.add_argument("--ngram-buckets", type=int, default=1_000_003, help="ngram_buckets of the n-gram branch variant")
     parser.add_argument("--ngram-rate", type=float, default=50.0, help="ngram_rate of the n-gram branch variant")
+    parser.add_argument("--drop-path", type=float, default=0.5, help="drop_path of the n-gram branch variants")
     parser.add_argument("--seeds", type=int, default=2, help="extra seeds of the combination (default: 2)")
     parser.add_argument("--variants", default="", help="comma-separated subset of the variant names")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -57,7 +60,7 @@ def variants(args) -> dict[str, dict]:
     adversarial = {"adversarial": args.adversarial}
     pretraining = {"pretrain_epochs": args.pretrain_epochs}
     pooling = {"pooling": "attention_mean_max"}
-    ngrams = {"ngram_buckets": args.ngram_buckets, "ngram_rate": args.ngram_rate}
+    ngrams = {"ngram_buckets": args.ngram_buckets, "ngram_rate": args.ngram_rate, "drop_path": args.drop_path}
     table = {
         "base (cut at 400, attention+max)": {},
         "whole reviews": whole,

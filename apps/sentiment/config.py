@@ -25,8 +25,9 @@ class SentimentConfig:
     dropout: float = 0.4  # between recurrent layers and before the classifier
     pooling: str = "attention_mean_max"  # attention, attention_max (attention + masked max), mean_max, attention_mean_max (all three)
     attention_units: int = 64
-    ngram_buckets: int = 0  # > 0: add a linear model of the review's words and hashed word pairs (this many rows) to the logit
+    ngram_buckets: int = 1_000_003  # > 0: add a linear model of the review's words and hashed word pairs (this many rows) to the logit
     ngram_rate: float = 50.0  # the n-gram table learns this many times faster than the rest (a pair is in few reviews)
+    drop_path: float = 0.5  # with ngram_buckets: each branch's logit is left out for this fraction of training reviews (one always stays)
     adversarial: float = 1.0  # FGM: also train on the embeddings moved by this L2 norm up the loss gradient (0: off)
     pretrain_epochs: int = 0  # language-model pretraining of the embedding and first BiRNN on the training reviews (0: off)
     pretrain_samples: int = 512  # negative classes of the pretraining sampled softmax
@@ -69,7 +70,7 @@ class SentimentConfig:
             raise ValueError(f"ngram_rate must be positive, not {self.ngram_rate}")
         if self.pretrain_samples < 1:
             raise ValueError(f"pretrain_samples must be at least 1, not {self.pretrain_samples}")
-        for name in ("embedding_dropout", "dropout"):
+        for name in ("embedding_dropout", "dropout", "drop_path"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 0.5:

@@ -5,7 +5,8 @@
       -> BidirectionalRNN(LSTM | GRU | SimpleRNN) x num_layers      (padding skipped in both directions)
       -> AttentionPooling (+ masked max with pooling=attention_max, + masked mean and max with
          attention_mean_max; masked mean + max alone with mean_max)
-      -> Dropout -> Dense(1) (+ NgramBag(ids): words and hashed word pairs, with ngram_buckets > 0)
+      -> Dropout -> Dense(1) (+ NgramBag(ids): words and hashed word pairs, with ngram_buckets > 0,
+                              joined by DropPath(drop_path): in training a review's sum may lack one)
       -> sigmoid                                                      probability of "positive"
 
 The model takes token ids, so tf.data does the tokenizing once per run; the
@@ -25,7 +26,13 @@ from pathlib import Path
 import keras
 
 from apps.sentiment.config import SentimentConfig
-from rnnkit.layers import AttentionPooling, BidirectionalRNN, MaskedGlobalPooling1D, NgramBag
+from rnnkit.layers import (
+    AttentionPooling,
+    BidirectionalRNN,
+    DropPath,
+    MaskedGlobalPooling1D,
+    NgramBag,
+)
 from rnnkit.training import optimizer_from_config, summed_sparse_gradients
 
 
@@ -54,7 +61,8 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
         return keras.Model(ids, probability, name="sentiment")
     logit = keras.layers.Dense(1, name="rnn_logit")(pooled)
     ngrams = NgramBag(vocab_size, config.ngram_buckets, rate_multiplier=config.ngram_rate, name="ngrams")(ids)
-    probability = keras.layers.Activation("sigmoid", name="probability")(keras.layers.Add(name="logit")([logit, ngrams]))
+    logit = DropPath(config.drop_path, seed=config.seed, name="logit")([logit, ngrams])
+    probability = keras.layers.Activation("sigmoid", name="probability")(logit)
     return keras.Model(ids, probability, name="sentiment")
 
 

@@ -3,6 +3,7 @@
     BidirectionalRNN        forward + backward LSTM/GRU/SimpleRNN, merge modes, both final states
     AttentionPooling        additive attention over time that honours the mask, can return its weights
     BahdanauAttention       additive attention of a query over a set of positions -> (context, weights)
+    DropPath                the sum of parallel branches, each left out for some training examples (drop-path)
     FrameWise               a layer (a per-frame CNN) applied to every step, time folded into the batch
     LuongAttention          multiplicative (general / dot) attention over a set of positions -> (context, weights)
     MaskedGlobalPooling1D   masked mean / max / mean_max over time
@@ -18,6 +19,7 @@ are in `rnnkit.masking`.
 from rnnkit.layers.attention_pooling import AttentionPooling
 from rnnkit.layers.bahdanau_attention import BahdanauAttention
 from rnnkit.layers.bidirectional_rnn import BidirectionalRNN
+from rnnkit.layers.drop_path import DropPath
 from rnnkit.layers.frame_wise import FrameWise
 from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.layers.mask_from_lengths import MaskFromLengths
@@ -26,4 +28,4 @@ from rnnkit.layers.ngram_bag import NgramBag
 from rnnkit.layers.revin import RevIN
 from rnnkit.layers.segment_rnn import SegmentRNN
 
-__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D", "NgramBag", "RevIN", "SegmentRNN"]
+__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "DropPath", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D", "NgramBag", "RevIN", "SegmentRNN"]

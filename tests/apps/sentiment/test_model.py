@@ -155,3 +155,22 @@ def test_the_ngram_branch_adds_to_the_logit_ignores_padding_and_round_trips(tmp_
     np.testing.assert_allclose(model(np.concatenate([ids, np.zeros((2, 3), np.int32)], 1)).numpy(), after, atol=1e-6)
     model.save(tmp_path / "model.keras")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras")(ids).numpy(), after, atol=1e-6)
+
+
+def test_drop_path_trains_each_branch_alone_for_some_reviews_and_predicts_with_both():
+    keras.utils.set_random_seed(5)
+    config = SentimentConfig(ngram_buckets=13, drop_path=0.5, **SMALL)
+    model = build_model(config, 32)
+    table = model.get_layer("ngrams").table
+    table.assign(np.full(table.shape, 0.05, "float32"))  # every review's bag logit is positive
+    ids = np.tile(np.array([[5, 6, 7, 8]], np.int32), (400, 1))
+    rnn = keras.Model(model.input, model.get_layer("rnn_logit").output)(ids, training=False).numpy()[:, 0]
+    bag = model.get_layer("ngrams")(ids).numpy()[:, 0]
+    probability = model(ids, training=False).numpy()[:, 0]
+    np.testing.assert_allclose(np.log(probability / (1 - probability)), rnn + bag, atol=1e-4)
+    join = model.get_layer("logit")
+    trained = join([rnn[:, None], bag[:, None]], training=True).numpy()[:, 0]
+    alone = {name: np.isclose(trained, value, atol=1e-6) for name, value in (("rnn", rnn), ("bag", bag))}
+    assert 0.25 < alone["rnn"].mean() < 0.5 and 0.25 < alone["bag"].mean() < 0.5
+    with pytest.raises(ValueError, match="drop_path"):
+        SentimentConfig(drop_path=1.0).validate()
