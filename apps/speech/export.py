@@ -171,24 +171,50 @@ def stream_record(model) -> dict:
             "initial": {name: float(value.flat[0]) for name, value in initial.items()}}
 
 
-def run_stream(step, record: dict, waveform):
+def run_stream(step, record: dict, waveform, streams: int = 1, reset_packets: int = 0):
     """Feed a 1-D waveform packet by packet (the tail padded with silence) -> probabilities [packets, classes].
 
     `step(packet=..., **states)` is a TFLite signature runner or anything that
     answers like one (probabilities and new_<state> for each state).
+
+    `streams` = 1 runs one stream from the initial states, never reset. With
+    `streams` = K > 1 and `reset_packets` = P (a clip's length in packets), K
+    copies run side by side, copy j reset to the initial states every P packets
+    at offsets j * P / K, and each answer is the copy that has heard the most
+    since its reset (between (K - 1) / K and 1 clip length): the model was
+    trained on clips that each start from the initial states, not on minutes of
+    audio. It costs K steps a packet; K = P would be the sliding window exactly.
     """
     import numpy as np
 
+    if streams < 1:
+        raise ValueError(f"streams must be at least 1, not {streams}")
+    if streams > 1 and not streams <= reset_packets:
+        raise ValueError(f"{streams} staggered streams need reset_packets >= streams, not {reset_packets}")
     size = record["packet_samples"]
     waveform = np.asarray(waveform, np.float32)
     packets = -(-waveform.size // size)
     waveform = np.pad(waveform, (0, packets * size - waveform.size))
-    states = {name: np.full(shape, record["initial"][name], np.float32) for name, shape in record["states"].items()}
+
+    def initial():
+        return {name: np.full(shape, record["initial"][name], np.float32) for name, shape in record["states"].items()}
+
+    offsets = [j * reset_packets // streams for j in range(streams)]
+    copies = [initial() for _ in offsets]
     out = []
     for index in range(packets):
-        result = step(packet=waveform[None, index * size:(index + 1) * size], **states)
-        states = {name: np.asarray(result[f"new_{name}"]) for name in states}
-        out.append(np.asarray(result["probabilities"])[0])
+        packet = waveform[None, index * size:(index + 1) * size]
+        answers = []
+        for j, offset in enumerate(offsets):
+            if index < offset:
+                continue  # copy j starts at its offset
+            since = index - offset if streams == 1 else (index - offset) % reset_packets
+            if streams > 1 and since == 0:
+                copies[j] = initial()
+            result = step(packet=packet, **copies[j])
+            copies[j] = {name: np.asarray(result[f"new_{name}"]) for name in copies[j]}
+            answers.append((since, np.asarray(result["probabilities"])[0]))
+        out.append(max(answers, key=lambda item: item[0])[1])  # the copy that has heard the most
     return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -121,3 +121,32 @@ def test_one_second_clip_streamed_through_tflite_ends_with_the_whole_clips_poste
     whole = np.asarray(model(clip[None]))[0]
     np.testing.assert_allclose(streamed[-1], whole, atol=1e-4)
     assert np.abs(streamed[24] - whole).max() > 1e-4  # halfway through, the stream had heard less
+
+
+def test_staggered_streams_answer_as_the_whole_model_on_the_last_second():
+    """K copies of the stream, each reset every second at offsets of 1/K s: each answer has heard one clip's worth at most."""
+    import keras
+
+    from apps.speech.config import SpeechConfig
+    from apps.speech.export import convert_stream_tflite, run_stream, stream_record
+    from apps.speech.model import build_model
+    from rnnkit.export import tflite
+    from tests.apps.speech.test_model import randomize_statistics, speech_like
+
+    config = SpeechConfig()
+    keras.utils.set_random_seed(4)
+    model = randomize_statistics(build_model(config, 12))
+    recording = np.concatenate([speech_like(config.clip_samples, seed=seed)[0] for seed in (6, 7, 8)])
+    runner = tflite.signature_runner(convert_stream_tflite(model), "serve")
+    record, packet = stream_record(model), 320
+    staggered = run_stream(runner, record, recording, streams=2, reset_packets=50)
+    never_reset = run_stream(runner, record, recording)
+    assert staggered.shape == never_reset.shape == (150, 12)
+    for index in (74, 99, 124):  # the copy reset 50 packets earlier answers: the second ending at packet `index`
+        window = recording[(index - 49) * packet:(index + 1) * packet]
+        whole = np.asarray(model(window[None]))[0]
+        np.testing.assert_allclose(staggered[index], whole, atol=1e-4)
+    np.testing.assert_allclose(staggered[:50], never_reset[:50], atol=1e-6)  # nothing is reset in the first second
+    assert np.abs(staggered[74] - never_reset[74]).max() > 1e-4  # the never-reset stream still hears the first clip
+    with pytest.raises(ValueError, match="reset_packets"):
+        run_stream(runner, record, recording, streams=2)

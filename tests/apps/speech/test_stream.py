@@ -107,3 +107,16 @@ def test_stream_command_handles_short_files_and_refuses_bad_ones_with_the_reason
         assert f"{files[name]}: {reason}" in capsys.readouterr().err
     assert rnnkit_main(["speech", "stream", "--model", str(Path(tiny_export["saved_model"]) / "speech.tflite"), str(files["short"])]) == 2
     assert "not the streaming model; use" in capsys.readouterr().err
+
+
+def test_stream_command_runs_staggered_streams_and_refuses_a_count_beyond_one_clip(tiny_export, recording, capsys):
+    files, seconds = recording
+    arguments = ["--model", tiny_export["saved_model"], str(files["long"]), "--threshold", "0", "--suppression-ms", "500"]
+    found, summary = stream_json(capsys, *arguments, "--streams", "3")
+    single, default = stream_json(capsys, *arguments, "--streams", "1")
+    assert stream_json(capsys, *arguments)[1]["streams"] == 4 and default["streams"] == 1
+    assert summary["streams"] == 3 and summary["packets"] == int(np.ceil(seconds * 16000 / 320))
+    assert summary["detections"] == len(found) >= 1
+    assert [item["score"] for item in found] != [item["score"] for item in single]  # the resets change what it hears
+    assert rnnkit_main(["speech", "stream", *arguments, "--streams", "26"]) == 2  # the tiny model's clip is 25 packets
+    assert "--streams must be between 1 and 25" in capsys.readouterr().err
