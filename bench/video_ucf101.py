@@ -100,14 +100,14 @@ def rnn(config, backbone, features, lengths, labels, train, val, test, num_class
     """(c): the app's head, compiled and fitted by the app's code, best epoch by validation loss."""
     import keras
 
-    from apps.video.inputs import feature_batches
+    from apps.video.inputs import feature_batches, training_steps
     from apps.video.model import build_model, compile_model
     from rnnkit.training import fit, set_seed
 
     set_seed(config.seed)
     train_data = feature_batches(features[train], lengths[train], labels[train], config, training=True)
     val_data = feature_batches(features[val], lengths[val], labels[val], config, training=False)
-    steps = max(1, -(-int(train.sum()) // config.batch_size))
+    steps = training_steps(int(train.sum()), config, features=True)
     result = fit(lambda: compile_model(build_model(config, num_classes, backbone), config, steps), train_data, val_data,
                  run_dir, epochs=config.epochs, tensorboard=False, verbose=0)
     head = keras.saving.load_model(result.run_dir.model_path, compile=False).get_layer("head")

@@ -313,12 +313,20 @@ def split_features(backbone, source: VideoSource, split: str, config: VideoConfi
     return (features if features.ndim == 4 else features[:, None]), lengths, labels
 
 
+def training_steps(clips: int, config: VideoConfig, *, features: bool) -> int:
+    """Batches in a training epoch of `clips` clips (on cached features with every_view, each of their views)."""
+    examples = clips * (config.views if features and config.every_view else 1)
+    return max(1, -(-examples // config.batch_size))
+
+
 def feature_batches(features, lengths, labels, config: VideoConfig, *, training: bool):
     """Batches of {"features": [batch, T, F], "lengths"} from per-clip views [n, views, T, F].
 
-    Training draws one view of each clip at random every epoch (the windows and
-    their mirror images are the augmentation); evaluation takes the first
-    window, unmirrored (test-time averaging over the windows is evaluate's).
+    Training takes every view of every clip once an epoch, shuffled (the windows
+    and their mirror images are the augmentation; with `every_view=False`, one
+    view of each clip drawn at random, so an epoch is `views` times shorter);
+    evaluation takes the first window, unmirrored (test-time averaging over the
+    windows is evaluate's).
     """
     import tensorflow as tf
 
@@ -330,6 +338,12 @@ def feature_batches(features, lengths, labels, config: VideoConfig, *, training:
         dataset = tf.data.Dataset.from_tensor_slices(({"features": features[:, 0], "lengths": lengths}, labels))
         if training:
             dataset = dataset.shuffle(max(1, len(labels)), seed=config.seed, reshuffle_each_iteration=True)
+        return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    if config.every_view:
+        flat = features.reshape((-1,) + features.shape[2:])
+        dataset = tf.data.Dataset.from_tensor_slices(({"features": flat, "lengths": np.repeat(lengths, views)},
+                                                      np.repeat(labels, views)))
+        dataset = dataset.shuffle(len(flat), seed=config.seed, reshuffle_each_iteration=True)
         return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     dataset = tf.data.Dataset.from_tensor_slices((features, lengths, labels))
     dataset = dataset.shuffle(max(1, len(labels)), seed=config.seed, reshuffle_each_iteration=True)
@@ -370,7 +384,7 @@ class Prepared:
         return self.source.classes
 
     def steps_per_epoch(self, config: VideoConfig) -> int:
-        return max(1, -(-self.train_count // config.batch_size))
+        return training_steps(self.train_count, config, features=self.backbone is not None)
 
 
 def prepare(config: VideoConfig, data: str, *, backbone: keras.Model | None = None, cache_dir: Path | None = None,

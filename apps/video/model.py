@@ -5,7 +5,7 @@
                                                                               map averaged to a grid x grid
     [features, lengths] -> head:
         MaskFromLengths            padded frames (beyond each clip's length) are masked
-        Dropout "feature_dropout"  on the CNN features (0 by default)
+        Dropout "feature_dropout"  on the CNN features (0.5 on frozen pretrained features, else 0)
         Dense "project" (relu)     per frame, F -> frame_units
         BidirectionalRNN(GRU|LSTM|SimpleRNN) over the real frames only, both directions
         AttentionPooling           a weight per frame (zero on padding) -> one vector

@@ -89,6 +89,8 @@ def test_settings_follow_the_backbone_unless_given():
     assert (pretrained.image_size, pretrained.train_backbone, pretrained.windows, pretrained.flip, pretrained.grid) == \
         (224, False, 4, True, 1)
     assert pretrained.views == 8
+    assert (small.feature_dropout, pretrained.feature_dropout) == (0.0, 0.5)
+    assert VideoConfig(backbone="mobilenet_v2_0.5", feature_dropout=0.0).feature_dropout == 0.0
     given = load_config(VideoConfig, overrides=["backbone=mobilenet_v2_0.35", "image_size=160", "windows=2",
                                                 "train_backbone=true", "fine_tune_blocks=2"])
     assert (given.image_size, given.windows, given.train_backbone, given.flip) == (160, 2, True, False)
@@ -116,3 +118,27 @@ def test_fine_tuning_trains_only_the_last_blocks_with_batch_norm_frozen():
     model.train_on_batch({"frames": frames, "lengths": np.array([3, 1], np.int32)}, np.array([0, 2]))
     after = [np.array(weight) for weight in backbone.non_trainable_weights]
     assert all(np.array_equal(old, new) for old, new in zip(before, after, strict=True))  # frozen part and BN statistics kept
+
+
+def test_a_training_epoch_on_cached_features_takes_every_view_of_every_clip_once():
+    from apps.video.inputs import feature_batches, training_steps
+
+    config = dataclasses.replace(CONFIG, backbone="mobilenet_v2_0.5", windows=2, flip=True, batch_size=4)
+    assert config.views == 4
+    clips, views = 3, config.views
+    # features[i, v] is filled with 10 * i + v, so every example says which clip and view it is
+    features = (10 * np.arange(clips)[:, None] + np.arange(views)[None, :]).astype("float32")
+    features = np.broadcast_to(features[:, :, None, None], (clips, views, 5, 2)).copy()
+    lengths, labels = np.array([5, 3, 1], np.int32), np.array([0, 1, 2])
+    seen = [(batch["features"][:, 0, 0].numpy(), batch["lengths"].numpy(), y.numpy())
+            for batch, y in feature_batches(features, lengths, labels, config, training=True)]
+    codes = np.concatenate([code for code, _, _ in seen])
+    assert sorted(codes.tolist()) == sorted((10 * np.arange(clips)[:, None] + np.arange(views)).ravel().tolist())
+    for code, length, label in seen:  # each view keeps its clip's length and label
+        np.testing.assert_array_equal(lengths[(code // 10).astype(int)], length)
+        np.testing.assert_array_equal(labels[(code // 10).astype(int)], label)
+    assert len(seen) == training_steps(clips, config, features=True) == 3  # 12 examples in batches of 4
+    one_view = dataclasses.replace(config, every_view=False)
+    drawn = np.concatenate([batch["features"][:, 0, 0].numpy() for batch, _ in feature_batches(features, lengths, labels, one_view, training=True)])
+    assert sorted((drawn // 10).astype(int).tolist()) == [0, 1, 2]  # one view of each clip
+    assert training_steps(clips, one_view, features=True) == 1 and training_steps(clips, config, features=False) == 1
