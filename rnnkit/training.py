@@ -351,10 +351,14 @@ class RunDir:
 
         `resume=True` on a folder with nothing to resume starts a new run
         there, so a cluster job can always be launched with --resume. On a
-        non-chief worker of a multi-worker run this touches nothing.
+        non-chief worker of a multi-worker run this touches nothing, but it
+        still reads the chief's state when resuming: early stopping counts the
+        epochs since the best one from it, and a worker that did not know the
+        best epoch from before a restart would train on after the chief had
+        stopped, waiting for it forever.
         """
         if not is_chief():
-            return None
+            return self.read_state() if resume else None
         state = self.read_state()
         if resume:
             if state is None:
