@@ -107,7 +107,7 @@ def rnn(config, backbone, features, lengths, labels, train, val, test, num_class
     set_seed(config.seed)
     train_data = feature_batches(features[train], lengths[train], labels[train], config, training=True)
     val_data = feature_batches(features[val], lengths[val], labels[val], config, training=False)
-    steps = training_steps(int(train.sum()), config, features=True)
+    steps = training_steps(int(train.sum()), config)
     result = fit(lambda: compile_model(build_model(config, num_classes, backbone), config, steps), train_data, val_data,
                  run_dir, epochs=config.epochs, tensorboard=False, verbose=0)
     head = keras.saving.load_model(result.run_dir.model_path, compile=False).get_layer("head")

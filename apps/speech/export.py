@@ -199,7 +199,8 @@ def run_stream(step, record: dict, waveform, streams: int = 1, reset_packets: in
     def initial():
         return {name: np.full(shape, record["initial"][name], np.float32) for name, shape in record["states"].items()}
 
-    offsets = [j * reset_packets // streams for j in range(streams)]
+    period = reset_packets if streams > 1 else packets + 1  # one stream: never reset
+    offsets = [j * period // streams for j in range(streams)]
     copies = [initial() for _ in offsets]
     out = []
     for index in range(packets):
@@ -208,8 +209,8 @@ def run_stream(step, record: dict, waveform, streams: int = 1, reset_packets: in
         for j, offset in enumerate(offsets):
             if index < offset:
                 continue  # copy j starts at its offset
-            since = index - offset if streams == 1 else (index - offset) % reset_packets
-            if streams > 1 and since == 0:
+            since = (index - offset) % period
+            if since == 0:
                 copies[j] = initial()
             result = step(packet=packet, **copies[j])
             copies[j] = {name: np.asarray(result[f"new_{name}"]) for name in copies[j]}

@@ -313,9 +313,10 @@ def split_features(backbone, source: VideoSource, split: str, config: VideoConfi
     return (features if features.ndim == 4 else features[:, None]), lengths, labels
 
 
-def training_steps(clips: int, config: VideoConfig, *, features: bool) -> int:
-    """Batches in a training epoch of `clips` clips (on cached features with every_view, each of their views)."""
-    examples = clips * (config.views if features and config.every_view else 1)
+def training_steps(clips: int, config: VideoConfig) -> int:
+    """Batches in a training epoch of `clips` clips (on a frozen backbone's cached features with every_view,
+    each of their views)."""
+    examples = clips * (config.views if not config.train_backbone and config.every_view else 1)
     return max(1, -(-examples // config.batch_size))
 
 
@@ -384,7 +385,7 @@ class Prepared:
         return self.source.classes
 
     def steps_per_epoch(self, config: VideoConfig) -> int:
-        return training_steps(self.train_count, config, features=self.backbone is not None)
+        return training_steps(self.train_count, config)
 
 
 def prepare(config: VideoConfig, data: str, *, backbone: keras.Model | None = None, cache_dir: Path | None = None,

@@ -123,7 +123,8 @@ def test_fine_tuning_trains_only_the_last_blocks_with_batch_norm_frozen():
 def test_a_training_epoch_on_cached_features_takes_every_view_of_every_clip_once():
     from apps.video.inputs import feature_batches, training_steps
 
-    config = dataclasses.replace(CONFIG, backbone="mobilenet_v2_0.5", windows=2, flip=True, batch_size=4)
+    config = dataclasses.replace(CONFIG, backbone="mobilenet_v2_0.5", train_backbone=False, windows=2, flip=True,
+                                 batch_size=4)
     assert config.views == 4
     clips, views = 3, config.views
     # features[i, v] is filled with 10 * i + v, so every example says which clip and view it is
@@ -137,8 +138,9 @@ def test_a_training_epoch_on_cached_features_takes_every_view_of_every_clip_once
     for code, length, label in seen:  # each view keeps its clip's length and label
         np.testing.assert_array_equal(lengths[(code // 10).astype(int)], length)
         np.testing.assert_array_equal(labels[(code // 10).astype(int)], label)
-    assert len(seen) == training_steps(clips, config, features=True) == 3  # 12 examples in batches of 4
+    assert len(seen) == training_steps(clips, config) == 3  # 12 examples in batches of 4
     one_view = dataclasses.replace(config, every_view=False)
     drawn = np.concatenate([batch["features"][:, 0, 0].numpy() for batch, _ in feature_batches(features, lengths, labels, one_view, training=True)])
     assert sorted((drawn // 10).astype(int).tolist()) == [0, 1, 2]  # one view of each clip
-    assert training_steps(clips, one_view, features=True) == 1 and training_steps(clips, config, features=False) == 1
+    end_to_end = dataclasses.replace(config, train_backbone=True)  # frames, not cached views
+    assert training_steps(clips, one_view) == 1 and training_steps(clips, end_to_end) == 1
