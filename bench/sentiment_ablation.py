@@ -34,7 +34,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # The sentiment defaults before issue 17, which the variants change one at a time.
-BASE = {"max_length": 400, "pooling": "attention_max", "adversarial": 0.0, "pretrain_epochs": 0, "ngram_buckets": 0}
+BASE = {"max_length": 400, "pooling": "attention_max", "adversarial": 0.0, "pretrain_epochs": 0, "ngrams": "off"}
 
 
 def parse_args(argv=None):
@@ -44,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--whole-length", type=int, default=3000, help="max_length of the whole-review variants")
     parser.add_argument("--adversarial", type=float, default=1.0, help="epsilon of the adversarial variants")
     parser.add_argument("--pretrain-epochs", type=int, default=1)
-    parser.add_argument("--ngram-buckets", type=int, default=1_000_003, help="ngram_buckets of the n-gram branch variant")
+    parser.add_argument("--ngrams", default="pairs", help="ngrams of the n-gram branch variants (pairs or hashed)")
+    parser.add_argument("--ngram-buckets", type=int, default=1_000_003, help="ngram_buckets of the hashed n-gram variants")
     parser.add_argument("--ngram-rate", type=float, default=50.0, help="ngram_rate of the n-gram branch variant")
     parser.add_argument("--drop-path", type=float, default=0.5, help="drop_path of the n-gram branch variants")
     parser.add_argument("--seeds", type=int, default=2, help="extra seeds of the combination (default: 2)")
@@ -60,7 +61,7 @@ def variants(args) -> dict[str, dict]:
     adversarial = {"adversarial": args.adversarial}
     pretraining = {"pretrain_epochs": args.pretrain_epochs}
     pooling = {"pooling": "attention_mean_max"}
-    ngrams = {"ngram_buckets": args.ngram_buckets, "ngram_rate": args.ngram_rate, "drop_path": args.drop_path}
+    ngrams = {"ngrams": args.ngrams, "ngram_buckets": args.ngram_buckets, "ngram_rate": args.ngram_rate, "drop_path": args.drop_path}
     table = {
         "base (cut at 400, attention+max)": {},
         "whole reviews": whole,
@@ -101,6 +102,7 @@ def main(argv=None) -> int:
         compile_model,
         predict_probabilities,
         training_model,
+        training_pairs,
     )
     from apps.sentiment.pretrain import apply_pretrained, pretrain
     from bench.common import machine, peak_rss_mib, print_table, save_result
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
 
     base = dataclasses.replace(load_config(SentimentConfig, overrides=args.overrides), **BASE,
                                epochs=args.epochs, patience=0)
-    reviews = load_reviews(args.data, base.val_fraction, base.seed, base.max_examples)
+    reviews = load_reviews(args.data, base.val_fraction, base.split_seed, base.max_examples)
     print(reviews.describe(), flush=True)
     rows, probabilities = [], {}
     if args.nbsvm:
@@ -141,8 +143,10 @@ def main(argv=None) -> int:
             pretrain_seconds = report["seconds"]
         steps = steps_per_epoch(train_lengths, config, plan)
 
-        def build(config=config, pretrained=pretrained, steps=steps):
-            classifier = build_model(config, vocab_size)
+        pair_keys = training_pairs(config, train_ids, vocab_size)
+
+        def build(config=config, pretrained=pretrained, steps=steps, pair_keys=pair_keys):
+            classifier = build_model(config, vocab_size, pair_keys)
             if pretrained is not None:
                 apply_pretrained(classifier, pretrained)
             return compile_model(training_model(config, classifier), config, steps)

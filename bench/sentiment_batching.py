@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         make_dataset,
     )
     from apps.sentiment.data import steps_per_epoch as count_steps
-    from apps.sentiment.model import build_model, compile_model, training_model
+    from apps.sentiment.model import build_model, compile_model, training_model, training_pairs
     from bench.common import machine, peak_rss_mib, print_table, save_result
     from rnnkit.config import load_config
     from rnnkit.data.bucketing import measure_padding
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     config = load_config(SentimentConfig, overrides=args.overrides)
     config = dataclasses.replace(config, epochs=args.epochs, patience=0)
     keras.utils.set_random_seed(config.seed)
-    reviews = load_reviews(args.data, config.val_fraction, config.seed, config.max_examples)
+    reviews = load_reviews(args.data, config.val_fraction, config.split_seed, config.max_examples)
     print(reviews.describe(), flush=True)
     vectorizer = adapt_vectorizer(reviews.train.texts, config.vocab_size)
     vocab_size = len(vectorizer.get_vocabulary())
@@ -126,8 +126,8 @@ def main(argv=None) -> int:
             train = make_dataset(variant_train, reviews.train.labels, variant_config, plan=plan, shuffle=True)
             val = make_dataset(variant_val, reviews.val.labels, variant_config, plan=plan)
             steps = count_steps(variant_train.row_lengths().numpy(), variant_config, plan)
-            model = compile_model(training_model(variant_config, build_model(variant_config, vocab_size)),
-                                  variant_config, steps)
+            classifier = build_model(variant_config, vocab_size, training_pairs(variant_config, variant_train, vocab_size))
+            model = compile_model(training_model(variant_config, classifier), variant_config, steps)
             fit_args = {"x": train, "validation_data": val}
         elif name == "keras-io":
             # keras-io tokenizes without a length cap, then keeps the last 200 tokens.

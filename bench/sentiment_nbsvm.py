@@ -10,7 +10,14 @@ The paper reports 0.9122 on the IMDB test set with all 25,000 training reviews (
 
 With `--with-run RUN`, a trained sentiment run is scored on the same validation reviews and the two
 are averaged (each model's logit divided by its own spread over the validation reviews, no labels
-used: Mesnil et al. 2014 ensembled an RNN language model with NBSVM the same way).
+used: Mesnil et al. 2014 ensembled an RNN language model with NBSVM the same way). Given several
+times (`--with-run A --with-run B`, e.g. two seeds of the default), the runs are also averaged with
+each other the same way, and that average with NBSVM.
+
+With `--bag-features`, NBSVM is also fitted on the features the model's n-gram bag sees (the app's
+vocabulary ids and their word pairs: every pair, the pairs of at least 2 or 3 training reviews, or
+every pair hashed into 1,000,003 / 4,000,037 rows as `ngrams=hashed` does): what the bag's choice of
+pair rows costs a linear model, measured without training a network.
 
 The reviews, the by-movie validation split and the tokens (`apps.sentiment.data.python_words`, the
 same words the RNN reads) are the app's, so the two are scored on exactly the same reviews.
@@ -46,11 +53,14 @@ class NBSVM:
         return self.vectorizer.transform(texts)
 
     def fit(self, texts, labels):
+        return self.fit_counts(self._features(texts, fit=True), labels)
+
+    def fit_counts(self, counts, labels):
+        """Fit on a [reviews, features] sparse matrix of binarized counts."""
         import numpy as np
         from sklearn.svm import LinearSVC
 
         labels = np.asarray(labels)
-        counts = self._features(texts, fit=True)
         p = self.alpha + np.asarray(counts[labels == 1].sum(axis=0)).ravel()
         q = self.alpha + np.asarray(counts[labels == 0].sum(axis=0)).ravel()
         self.ratio = (np.log(p / p.sum()) - np.log(q / q.sum())).astype(np.float32)
@@ -62,7 +72,9 @@ class NBSVM:
         return self
 
     def decision_function(self, texts):
-        counts = self._features(texts)
+        return self.decision_counts(self._features(texts))
+
+    def decision_counts(self, counts):
         return counts.multiply(self.ratio).tocsr() @ self.weights + self.bias
 
     @property
@@ -85,8 +97,62 @@ def evaluate_nbsvm(reviews, **options) -> dict:
             "seconds": round(time.perf_counter() - started, 1), "scores": scores}
 
 
-def ensemble_rows(run_dir, reviews, nbsvm_scores, val_fraction: float, seed: int) -> list[dict]:
-    """The run alone and averaged with NBSVM (logits scaled to unit spread), on reviews.val."""
+def bag_feature_rows(reviews) -> list[dict]:
+    """NBSVM on the n-gram bag's features: vocabulary ids plus exact, pruned or hashed id pairs."""
+    import numpy as np
+    import scipy.sparse as sparse
+
+    from apps.sentiment.config import SentimentConfig
+    from apps.sentiment.data import adapt_vectorizer, encode
+    from apps.sentiment.evaluate import roc_auc
+    from rnnkit.layers import frequent_pairs
+
+    config = SentimentConfig()
+    vectorizer = adapt_vectorizer(reviews.train.texts, config.vocab_size)
+    vocab = len(vectorizer.get_vocabulary())
+    train_ids, _ = encode(vectorizer, reviews.train.texts, config.max_length, config.truncate)
+    val_ids, _ = encode(vectorizer, reviews.val.texts, config.max_length, config.truncate)
+
+    def matrix(ids, pair_column, columns):
+        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
+        text = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
+        same = text[:-1] == text[1:]
+        keys = values[:-1][same] * vocab + values[1:][same]
+        column, known = pair_column(keys)
+        rows = np.concatenate([text, text[:-1][same][known]])
+        cols = np.concatenate([values, vocab + column[known]])
+        return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(splits) - 1, vocab + columns))
+
+    def exact(min_reviews):
+        kept = frequent_pairs(train_ids, vocab, min_reviews)
+
+        def column(keys):
+            position = np.minimum(np.searchsorted(kept, keys), len(kept) - 1)
+            return position, kept[position] == keys
+        return column, len(kept)
+
+    def hashed(buckets):
+        return (lambda keys: (keys % buckets, np.ones(len(keys), bool))), buckets
+
+    rows = []
+    for name, (column, columns) in (("every pair", exact(1)), ("pairs of >= 2 reviews (ngrams=pairs)", exact(2)),
+                                    ("pairs of >= 3 reviews", exact(3)), ("hashed, 1,000,003 rows", hashed(1_000_003)),
+                                    ("hashed, 4,000,037 rows", hashed(4_000_037))):
+        started = time.perf_counter()
+        train, val = matrix(train_ids, column, columns), matrix(val_ids, column, columns)
+        used = np.unique(train.indices)  # columns no training review has carry nothing
+        model = NBSVM().fit_counts(train[:, used], reviews.train.labels)
+        scores = model.decision_counts(val[:, used])
+        rows.append({"model": f"NBSVM on the bag's features: {vocab} ids + {name}",
+                     "val_accuracy": f"{np.mean((scores > 0) == np.asarray(reviews.val.labels)):.4f}",
+                     "val_auc": f"{roc_auc(reviews.val.labels, scores):.4f}", "features": len(used),
+                     "seconds": round(time.perf_counter() - started, 1)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def ensemble_rows(run_dirs, reviews, nbsvm_scores, val_fraction: float, seed: int) -> list[dict]:
+    """Each run alone, the runs averaged (with several) and averaged with NBSVM (logits scaled to unit spread), on reviews.val."""
     import numpy as np
 
     from apps.sentiment.config import SentimentConfig
@@ -95,30 +161,44 @@ def ensemble_rows(run_dir, reviews, nbsvm_scores, val_fraction: float, seed: int
     from rnnkit.config import read_saved_config
     from rnnkit.training import RunDir
 
-    config = read_saved_config(SentimentConfig, RunDir(Path(run_dir)).config_path)
-    if (config.val_fraction, config.seed, config.max_examples) != (val_fraction, seed, 0):
-        raise SystemExit(f"--with-run {run_dir}: trained with val_fraction {config.val_fraction}, seed {config.seed}, "
-                         f"max_examples {config.max_examples}; NBSVM splits with --val-fraction {val_fraction} --seed "
-                         f"{seed} and every review, and both must score the same validation reviews")
-    predictions = predict_with_run(Path(run_dir), reviews.val.texts, explain=False)  # what `predict` gives a user
-    probabilities = np.clip([row.probability for row in predictions], 1e-7, 1 - 1e-7)
-    logits = np.log(probabilities) - np.log1p(-probabilities)
     labels = np.asarray(reviews.val.labels)
+    scaled = []
     rows = []
-    for name, scores in (("the run alone", logits),
-                         ("the run + NBSVM-bi, averaged", logits / logits.std() + nbsvm_scores / nbsvm_scores.std())):
+
+    def row(name, scores):
         rows.append({"model": name, "val_accuracy": f"{np.mean((scores > 0) == labels):.4f}",
                      "val_auc": f"{roc_auc(labels, scores):.4f}", "features": "", "seconds": ""})
         print(rows[-1], flush=True)
+
+    for run_dir in run_dirs:
+        config = read_saved_config(SentimentConfig, RunDir(Path(run_dir)).config_path)
+        if (config.val_fraction, config.split_seed, config.max_examples) != (val_fraction, seed, 0):
+            raise SystemExit(f"--with-run {run_dir}: trained with val_fraction {config.val_fraction}, split_seed "
+                             f"{config.split_seed}, max_examples {config.max_examples}; NBSVM splits with --val-fraction "
+                             f"{val_fraction} --seed {seed} and every review, and both must score the same validation reviews")
+        predictions = predict_with_run(Path(run_dir), reviews.val.texts, explain=False)  # what `predict` gives a user
+        probabilities = np.clip([item.probability for item in predictions], 1e-7, 1 - 1e-7)
+        logits = np.log(probabilities) - np.log1p(-probabilities)
+        scaled.append(logits / logits.std())
+        row("the run alone" if len(run_dirs) == 1 else f"the run {run_dir} alone", logits)
+    runs = np.mean(scaled, axis=0)
+    if len(run_dirs) > 1:
+        row(f"the {len(run_dirs)} runs, averaged", runs)
+    row("the run + NBSVM-bi, averaged" if len(run_dirs) == 1 else f"the {len(run_dirs)} runs + NBSVM-bi, averaged",
+        runs / runs.std() + nbsvm_scores / nbsvm_scores.std())
     return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="demo", help="review source (default: demo)")
-    parser.add_argument("--seed", type=int, default=1337, help="split seed (default: the app's, 1337)")
+    parser.add_argument("--seed", type=int, default=1337, help="split seed (default: the app's split_seed, 1337)")
     parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--with-run", help="also score this sentiment run folder and its average with NBSVM-bi")
+    parser.add_argument("--with-run", action="append", default=[],
+                        help="also score this sentiment run folder and its average with NBSVM-bi (repeat for several "
+                             "runs: they are also averaged with each other)")
+    parser.add_argument("--bag-features", action="store_true",
+                        help="also fit NBSVM on the n-gram bag's features (ids; exact, pruned or hashed pairs)")
     args = parser.parse_args(argv)
 
     from apps.sentiment.data import load_reviews
@@ -132,6 +212,8 @@ def main(argv=None) -> int:
         rows.append({"model": name, "val_accuracy": f"{result['accuracy']:.4f}", "val_auc": f"{result['roc_auc']:.4f}",
                      "features": result["features"], "seconds": result["seconds"]})
         print(rows[-1], flush=True)
+    if args.bag_features:
+        rows += bag_feature_rows(reviews)
     if args.with_run:
         rows += ensemble_rows(args.with_run, reviews, result["scores"], args.val_fraction, args.seed)
     print(f"\n{machine()}; data {args.data}; {len(reviews.train)} training / {len(reviews.val)} validation reviews "

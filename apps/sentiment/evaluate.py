@@ -84,7 +84,7 @@ def score(probabilities, labels, lengths, max_length: int) -> dict:
 def choose_split(source: str, split: str, config, trained_on: str | None):
     """(reviews to score, split name, how it was chosen, skipped files) for `evaluate --split`.
 
-    The run's validation fraction, seed and max_examples describe only the source it was trained
+    The run's validation fraction, split_seed and max_examples describe only the source it was trained
     on; any other source is never carved with them: `auto` scores its test/ folder when it has
     one and otherwise every review.
     """
@@ -98,9 +98,9 @@ def choose_split(source: str, split: str, config, trained_on: str | None):
             raise ValueError(f"--split val: the validation part is carved from the run's training source "
                              f"({trained_on}) with its seed; {source} is another source, so score it with "
                              "--split auto, test or all")
-        reviews = load_reviews(source, config.val_fraction, config.seed, config.max_examples)
+        reviews = load_reviews(source, config.val_fraction, config.split_seed, config.max_examples)
         how = (f"the part of the run's training source it held out ({reviews.split_description()}; "
-               f"val_fraction {config.val_fraction:g}, seed {config.seed})")
+               f"val_fraction {config.val_fraction:g}, split_seed {config.split_seed})")
         return reviews.val, "validation", how, reviews.skipped
     splits, skipped = read_source(source)
     if split in ("auto", "test") and "test" in splits:

@@ -129,7 +129,7 @@ def sample_ids(config, vocabulary, source, count: int, seed: int = 0, trained_on
     if source:
         try:
             if same_source(source, trained_on or source):
-                held_out = load_reviews(source, config.val_fraction, config.seed, config.max_examples).val
+                held_out = load_reviews(source, config.val_fraction, config.split_seed, config.max_examples).val
             else:
                 splits, _ = read_source(source)
                 parts = list(splits.values())

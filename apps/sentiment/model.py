@@ -5,8 +5,8 @@
       -> BidirectionalRNN(LSTM | GRU | SimpleRNN) x num_layers      (padding skipped in both directions)
       -> AttentionPooling (+ masked max with pooling=attention_max, + masked mean and max with
          attention_mean_max; masked mean + max alone with mean_max)
-      -> Dropout -> Dense(1) (+ NgramBag(ids): words and hashed word pairs, with ngram_buckets > 0,
-                              joined by DropPath(drop_path): in training a review's sum may lack one)
+      -> Dropout -> Dense(1) (+ NgramBag(ids): words and the training reviews' word pairs, unless
+                              ngrams=off; joined by DropPath(drop_path): in training a review's sum may lack one)
       -> sigmoid                                                      probability of "positive"
 
 The model takes token ids, so tf.data does the tokenizing once per run; the
@@ -32,12 +32,23 @@ from rnnkit.layers import (
     DropPath,
     MaskedGlobalPooling1D,
     NgramBag,
+    frequent_pairs,
 )
 from rnnkit.training import optimizer_from_config, summed_sparse_gradients
 
 
-def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
-    """`vocab_size` counts every id, padding (0) and [UNK] (1) included."""
+def training_pairs(config: SentimentConfig, train_ids, vocab_size: int):
+    """The word pairs the n-gram bag gives a row (with ngrams=pairs; None otherwise): those in at least
+    `ngram_min_reviews` of the training reviews' id rows."""
+    return frequent_pairs(train_ids, vocab_size, config.ngram_min_reviews) if config.ngrams == "pairs" else None
+
+
+def build_model(config: SentimentConfig, vocab_size: int, pair_keys=None) -> keras.Model:
+    """`vocab_size` counts every id, padding (0) and [UNK] (1) included; `pair_keys` (needed with
+    ngrams=pairs) are the bag's word pairs, `training_pairs(config, train_ids, vocab_size)`."""
+    if config.ngrams == "pairs" and pair_keys is None:
+        raise ValueError("ngrams=pairs needs the word pairs of the training reviews: build_model(config, vocab_size, "
+                         "training_pairs(config, train_ids, vocab_size)); or --set ngrams=hashed / off")
     ids = keras.Input((None,), dtype="int32", name="ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
     x = keras.layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
@@ -56,11 +67,13 @@ def build_model(config: SentimentConfig, vocab_size: int) -> keras.Model:
         elif config.pooling == "attention_mean_max":
             pooled = keras.layers.Concatenate(name="pooled")([pooled, MaskedGlobalPooling1D("mean_max", name="mean_max")(x)])
     pooled = keras.layers.Dropout(config.dropout, name="dropout")(pooled)
-    if not config.ngram_buckets:
+    if config.ngrams == "off":
         probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
         return keras.Model(ids, probability, name="sentiment")
     logit = keras.layers.Dense(1, name="rnn_logit")(pooled)
-    ngrams = NgramBag(vocab_size, config.ngram_buckets, rate_multiplier=config.ngram_rate, name="ngrams")(ids)
+    rows = {"pairs": pair_keys} if config.ngrams == "pairs" else {"buckets": config.ngram_buckets}
+    ngrams = NgramBag(vocab_size, **rows, rate_multiplier=config.ngram_rate, dropout=config.ngram_dropout,
+                      seed=config.seed + 1, name="ngrams")(ids)  # not DropPath's stream
     logit = DropPath(config.drop_path, seed=config.seed, name="logit")([logit, ngrams])
     probability = keras.layers.Activation("sigmoid", name="probability")(logit)
     return keras.Model(ids, probability, name="sentiment")

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         save_vocabulary,
         steps_per_epoch,
     )
-    from apps.sentiment.model import build_model, compile_model, training_model
+    from apps.sentiment.model import build_model, compile_model, training_model, training_pairs
     from rnnkit.config import config_to_dict, save_config
     from rnnkit.data.bucketing import padding_report
     from rnnkit.io import atomic_write_json
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.io import read_json
 
         args.data = read_json(run_dir.config_path).get("data", args.data)
-    reviews = load_reviews(args.data, config.val_fraction, config.seed, config.max_examples)
+    reviews = load_reviews(args.data, config.val_fraction, config.split_seed, config.max_examples)
     print(reviews.describe())
     vectorizer, (train_ids, train_lengths), (val_ids, _), plan = prepare(
         reviews, config, load_vocabulary(vocab_path) if resuming else None
@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"batching: {config.batching}; {plan.describe()}")
     print(report.summary())
 
+    pair_keys = training_pairs(config, train_ids, len(vocabulary))
+    if pair_keys is not None:
+        print(f"n-gram bag: {len(vocabulary)} words and the {len(pair_keys)} word pairs found in at least "
+              f"{config.ngram_min_reviews} training reviews")
     steps = steps_per_epoch(train_lengths, config, plan)
     train_data = make_dataset(train_ids, reviews.train.labels, config, plan=plan, shuffle=config.shuffle)
     val_data = make_dataset(val_ids, reviews.val.labels, config, plan=plan)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         pretrained, pretraining = pretrain(train_ids, len(vocabulary), config, plan)
 
     def build():
-        classifier = build_model(config, len(vocabulary))
+        classifier = build_model(config, len(vocabulary), pair_keys)
         if pretrained is not None:
             from apps.sentiment.pretrain import apply_pretrained
 
@@ -132,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         "val_reviews": len(reviews.val),
         "skipped": reviews.skipped.as_dict(),
         "reviews_cut": cut,
+        "ngram_pairs": None if pair_keys is None else len(pair_keys),
         "padding": report.as_dict(),
         "validation_split": reviews.split_description(),
         "pretraining": pretraining,

@@ -40,14 +40,14 @@ def space_for(units: list[int]):
 
 def run(args: argparse.Namespace) -> int:
     from apps.sentiment.data import load_reviews, make_dataset, steps_per_epoch
-    from apps.sentiment.model import build_model, compile_model, training_model
+    from apps.sentiment.model import build_model, compile_model, training_model, training_pairs
     from apps.sentiment.train import prepare
     from rnnkit.training import set_seed
 
     base, seed = cli.resolve_tune_config(SentimentConfig, args)
     units = cli.tune_units(args)
     set_seed(seed)
-    reviews = load_reviews(args.data, base.val_fraction, base.seed, base.max_examples)
+    reviews = load_reviews(args.data, base.val_fraction, base.split_seed, base.max_examples)
     print(reviews.describe())
     # The vocabulary, ids and buckets do not depend on the searched fields, so they are made once.
     vectorizer, (train_ids, train_lengths), (val_ids, _), plan = prepare(reviews, base)
@@ -55,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     train_data = make_dataset(train_ids, reviews.train.labels, base, plan=plan, shuffle=base.shuffle)
     val_data = make_dataset(val_ids, reviews.val.labels, base, plan=plan)
     steps = steps_per_epoch(train_lengths, base, plan)
+    pair_keys = training_pairs(base, train_ids, vocab_size)  # the searched fields do not change them either
     cli.run_search(
         "sentiment", args, base, seed,
         # Trials train as `train` does (adversarial pass included) but skip LM pretraining, which
         # does not depend on the searched fields and would cost every trial an extra epoch.
-        build_model=lambda config: compile_model(training_model(config, build_model(config, vocab_size)), config,
-                                                 steps),
+        build_model=lambda config: compile_model(training_model(config, build_model(config, vocab_size, pair_keys)),
+                                                 config, steps),
         space=space_for(units), train_data=train_data, val_data=val_data, objective="val_accuracy", direction="max",
     )
     return 0

@@ -8,7 +8,7 @@
     LuongAttention          multiplicative (general / dot) attention over a set of positions -> (context, weights)
     MaskedGlobalPooling1D   masked mean / max / mean_max over time
     MaskFromLengths         a mask from per-row lengths
-    NgramBag                a linear model of token ids and hashed neighbouring pairs (bag of uni+bigrams)
+    NgramBag                a linear model of token ids and their known (or hashed) neighbouring pairs (bag of uni+bigrams)
     RevIN                   reversible instance normalization of forecasting windows (and its inverse)
     SegmentRNN              SegRNN: an RNN over segments of each channel, decoded in parallel per output segment
 
@@ -24,8 +24,8 @@ from rnnkit.layers.frame_wise import FrameWise
 from rnnkit.layers.luong_attention import LuongAttention
 from rnnkit.layers.mask_from_lengths import MaskFromLengths
 from rnnkit.layers.masked_global_pooling1d import MaskedGlobalPooling1D
-from rnnkit.layers.ngram_bag import NgramBag
+from rnnkit.layers.ngram_bag import NgramBag, frequent_pairs
 from rnnkit.layers.revin import RevIN
 from rnnkit.layers.segment_rnn import SegmentRNN
 
-__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "DropPath", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D", "NgramBag", "RevIN", "SegmentRNN"]
+__all__ = ["AttentionPooling", "BahdanauAttention", "BidirectionalRNN", "DropPath", "FrameWise", "LuongAttention", "MaskFromLengths", "MaskedGlobalPooling1D", "NgramBag", "RevIN", "frequent_pairs", "SegmentRNN"]
