@@ -399,14 +399,17 @@ def prepare(config: VideoConfig, data: str, *, backbone: keras.Model | None = No
         print(describe(source), flush=True)
         for reason, count in source.skipped.items():
             print(f"skipped {count} {reason}")
-    if source.tfds is None and not source.val:
+    validate = source.tfds is not None or config.val_fraction > 0  # val_fraction=0: no validation, by choice
+    if validate and source.tfds is None and not source.val:
         raise ValueError(f"--data {data}: no validation clips (the training clips come from fewer than two groups "
-                         "per class); add clips of more groups or lower val_fraction")
+                         "per class); add clips of more groups, or --set val_fraction=0 to train on every group "
+                         "without validation")
     report = DecodeReport()
     if config.train_backbone:
         train = batches(source, "train", config, report, training=True)
-        val = batches(source, "val", config, report, training=False)
-        return Prepared(source, train, val, split_size(source, "train"), split_size(source, "val"), None, report)
+        val = batches(source, "val", config, report, training=False) if validate else None
+        return Prepared(source, train, val, split_size(source, "train"), split_size(source, "val") if validate else 0,
+                        None, report)
     if backbone is None:
         backbone = build_backbone(config)
         if config.backbone_weights.lower() == "none" and not quiet:
@@ -416,13 +419,13 @@ def prepare(config: VideoConfig, data: str, *, backbone: keras.Model | None = No
     cache = FeatureCache(backbone, config, cache_dir)
     stats = FeatureStats()
     train_arrays = split_features(backbone, source, "train", config, report, cache, stats)
-    val_arrays = split_features(backbone, source, "val", config, report, cache, stats)
+    val_arrays = split_features(backbone, source, "val", config, report, cache, stats) if validate else None
     if not quiet:
         print(f"features ({config.views} view(s) a clip, cache {cache.folder}): {stats.summary()}", flush=True)
         if report.skipped:
             print(report.summary())
     if not len(train_arrays[2]):
         raise ValueError(f"--data {data}: none of the training clips could be decoded ({report.summary()})")
-    return Prepared(source, feature_batches(*train_arrays, config, training=True),
-                    feature_batches(*val_arrays, config, training=False), len(train_arrays[2]), len(val_arrays[2]),
-                    backbone, report)
+    val_data = feature_batches(*val_arrays, config, training=False) if validate else None
+    return Prepared(source, feature_batches(*train_arrays, config, training=True), val_data, len(train_arrays[2]),
+                    len(val_arrays[2]) if validate else 0, backbone, report)

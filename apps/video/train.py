@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
             prepared.backbone.save(tmp)
     steps = prepared.steps_per_epoch(config)
     mode = "end to end" if config.train_backbone else "on cached features (backbone frozen)"
+    if prepared.val_data is None:
+        print(f"no validation (val_fraction=0): every training group trains for {config.epochs} epochs and the "
+              "model with the lowest training loss (in practice the last epochs') is kept", flush=True)
     print(f"video: {prepared.train_count} training and {prepared.val_count} validation clips, "
           f"{len(prepared.classes)} classes, {steps} steps/epoch, {mode}; {config.backbone} CNN "
           f"({config.backbone_weights}) at {config.image_size}px x {config.num_frames} frames -> "
@@ -88,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         prepared.train_data, prepared.val_data, run_dir,
         epochs=config.epochs, resume=args.resume, strategy=strategy, patience=config.patience or None,
         callbacks=[SkippedClips(prepared.report)],
+        # without validation (val_fraction=0) the training loss is monitored, so the last epochs are kept
+        **({} if prepared.val_data is not None else {"monitor": "loss", "mode": "min"}),
     )
     if prepared.report.skipped:
         print(prepared.report.summary())
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         best_row = next((row for row in result.history if row["epoch"] == result.best_epoch), {})
         accuracy = best_row.get("val_accuracy")
         shown = f", validation accuracy {accuracy:.4f}" if accuracy is not None else ""
-        print(f"best validation loss {result.best:.4f} (epoch {result.best_epoch}){shown}; model: {run_dir.model_path}")
+        watched = "validation" if prepared.val_data is not None else "training"
+        print(f"best {watched} loss {result.best:.4f} (epoch {result.best_epoch}){shown}; model: {run_dir.model_path}")
     return 0
 
 

@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     base, seed = cli.resolve_tune_config(VideoConfig, args)
     set_seed(seed)
     units = cli.tune_units(args)
+    if not base.val_fraction:
+        import dataclasses
+
+        # trials are compared on validation: the frozen-features default trains without it (val_fraction 0)
+        print("tune: trials are scored on validation groups, so 15% of the groups are held out (val_fraction=0.15)")
+        base = dataclasses.replace(base, val_fraction=0.15)
     prepared = prepare(base, args.data)
     steps = prepared.steps_per_epoch(base)
     cli.run_search(

@@ -75,9 +75,13 @@ def test_features_run_skips_and_counts_broken_clips(tiny_demo, tmp_path, capsys)
     write_video(portrait, render_clip(np.random.default_rng(1), "Grow", look, 9, width=40, height=72))
     train_list.write_text("\n".join([*lines, "Grow/v_Grow_g09_c01.avi 6"]) + "\n")  # no such file
     out = tmp_path / "run"
-    assert rnnkit_main(["video", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
-                        "--set", "train_backbone=false", "--set", "val_fraction=0", *TINY]) != 0  # needs validation
-    capsys.readouterr()
+    # val_fraction=0 (the default on frozen pretrained features): every group trains, no validation
+    assert rnnkit_main(["video", "train", "--data", str(data), "--out", str(tmp_path / "all"), "--epochs", "2",
+                        "--set", "train_backbone=false", "--set", "val_fraction=0", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "no validation (val_fraction=0)" in printed and "best training loss" in printed
+    assert re.search(r"video: \d+ training and 0 validation clips", printed)
+    assert (tmp_path / "all" / "model.keras").is_file()
     assert rnnkit_main(["video", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
                         "--set", "train_backbone=false", *TINY]) == 0
     printed = capsys.readouterr().out

@@ -91,6 +91,8 @@ def test_settings_follow_the_backbone_unless_given():
     assert pretrained.views == 8
     assert (small.feature_dropout, pretrained.feature_dropout) == (0.0, 0.5)
     assert VideoConfig(backbone="mobilenet_v2_0.5", feature_dropout=0.0).feature_dropout == 0.0
+    assert (small.val_fraction, pretrained.val_fraction) == (0.15, 0.0)  # frozen features: every group trains
+    assert VideoConfig(backbone="mobilenet_v2_0.5", val_fraction=0.2).val_fraction == 0.2
     given = load_config(VideoConfig, overrides=["backbone=mobilenet_v2_0.35", "image_size=160", "windows=2",
                                                 "train_backbone=true", "fine_tune_blocks=2"])
     assert (given.image_size, given.windows, given.train_backbone, given.flip) == (160, 2, True, False)
