@@ -106,6 +106,7 @@ def bag_feature_rows(reviews) -> list[dict]:
     from apps.sentiment.data import adapt_vectorizer, encode
     from apps.sentiment.evaluate import roc_auc
     from rnnkit.layers import frequent_pairs
+    from rnnkit.layers.ngram_bag import neighbour_pairs
 
     config = SentimentConfig()
     vectorizer = adapt_vectorizer(reviews.train.texts, config.vocab_size)
@@ -114,14 +115,13 @@ def bag_feature_rows(reviews) -> list[dict]:
     val_ids, _ = encode(vectorizer, reviews.val.texts, config.max_length, config.truncate)
 
     def matrix(ids, pair_column, columns):
-        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-        text = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
-        same = text[:-1] == text[1:]
-        keys = values[:-1][same] * vocab + values[1:][same]
+        """[reviews, words + pair columns] of 1s: each id, and each pair that `pair_column` gives a column."""
+        words, texts = ids.flat_values.numpy(), ids.value_rowids().numpy()
+        pair_texts, keys = neighbour_pairs(ids, vocab)
         column, known = pair_column(keys)
-        rows = np.concatenate([text, text[:-1][same][known]])
-        cols = np.concatenate([values, vocab + column[known]])
-        return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(splits) - 1, vocab + columns))
+        rows = np.concatenate([texts, pair_texts[known]])
+        cols = np.concatenate([words, vocab + column[known]])
+        return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(int(ids.nrows()), vocab + columns))
 
     def exact(min_reviews):
         kept = frequent_pairs(train_ids, vocab, min_reviews)

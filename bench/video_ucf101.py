@@ -110,8 +110,7 @@ def rnn(config, backbone, features, lengths, labels, train, val, test, num_class
     # val_fraction=0: every training group trains, for a fixed number of epochs (the last kept)
     val_data = feature_batches(features[val], lengths[val], labels[val], config, training=False) if val.any() else None
     result = fit(lambda: compile_model(build_model(config, num_classes, backbone), config, steps), train_data, val_data,
-                 run_dir, epochs=config.epochs, tensorboard=False, verbose=0,
-                 **({} if val_data is not None else {"monitor": "loss", "mode": "min"}))
+                 run_dir, epochs=config.epochs, tensorboard=False, verbose=0)
     head = keras.saving.load_model(result.run_dir.model_path, compile=False).get_layer("head")
     per_view = []
     for window in range(config.windows):

@@ -588,9 +588,13 @@ def fit(
     With `resume=True` the model, including its optimizer state, is loaded
     from the run's last checkpoint instead of being built, and training
     continues at the next epoch. Custom layers must be registered (imported)
-    before resuming, as for any `.keras` load.
+    before resuming, as for any `.keras` load. Without `val_data` a `val_...`
+    monitor watches the same metric on the training data (`val_loss` -> `loss`).
     """
     import tensorflow as tf
+
+    if val_data is None and monitor.startswith("val_"):
+        monitor = monitor[len("val_"):]
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     state = run.prepare(resume)

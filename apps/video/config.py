@@ -10,6 +10,9 @@ BACKBONES = ("small", *APPLICATIONS)
 CELLS = ("gru", "lstm", "simple")  # simple: the Elman SimpleRNN
 
 
+VAL_FRACTION = 0.15  # groups held out for validation where the config holds any out (see val_fraction)
+
+
 @dataclass
 class VideoConfig:
     """A video run's settings. Those marked "follows the backbone" are 0/None by default and are filled in
@@ -72,7 +75,7 @@ class VideoConfig:
         if self.feature_dropout is None:  # BENCHMARKS.md: 0.667 -> 0.703 top-1 on the UCF101 group folds
             self.feature_dropout = 0.5 if pretrained and not self.train_backbone else 0.0
         if self.val_fraction is None:
-            self.val_fraction = 0.0 if pretrained and not self.train_backbone else 0.15
+            self.val_fraction = 0.0 if pretrained and not self.train_backbone else VAL_FRACTION
 
     @property
     def grid(self) -> int:

@@ -91,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
         prepared.train_data, prepared.val_data, run_dir,
         epochs=config.epochs, resume=args.resume, strategy=strategy, patience=config.patience or None,
         callbacks=[SkippedClips(prepared.report)],
-        # without validation (val_fraction=0) the training loss is monitored, so the last epochs are kept
-        **({} if prepared.val_data is not None else {"monitor": "loss", "mode": "min"}),
     )
     if prepared.report.skipped:
         print(prepared.report.summary())

@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import sys
 
-from apps.video.config import VideoConfig
+from apps.video.config import VAL_FRACTION, VideoConfig
 from apps.video.train import add_backbone_weights_argument, apply_backbone_weights
 from rnnkit import cli
 
@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
         import dataclasses
 
         # trials are compared on validation: the frozen-features default trains without it (val_fraction 0)
-        print("tune: trials are scored on validation groups, so 15% of the groups are held out (val_fraction=0.15)")
-        base = dataclasses.replace(base, val_fraction=0.15)
+        print(f"tune: trials are scored on validation groups, so {VAL_FRACTION:.0%} of the groups are held out "
+              f"(val_fraction={VAL_FRACTION:g})")
+        base = dataclasses.replace(base, val_fraction=VAL_FRACTION)
     prepared = prepare(base, args.data)
     steps = prepared.steps_per_epoch(base)
     cli.run_search(

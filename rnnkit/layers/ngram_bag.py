@@ -7,25 +7,34 @@ import numpy as np
 from keras import ops
 
 
-def frequent_pairs(rows, vocab_size: int, min_texts: int = 2) -> np.ndarray:
-    """The neighbouring id pairs found in at least `min_texts` of `rows`, as sorted keys `a * vocab_size + b`.
-
-    `rows`: a `tf.RaggedTensor` of token ids or a list of 1-D id arrays (0 is padding: pairs
-    touching it are not counted). These keys are what `NgramBag(pairs=...)` gives a row each.
-    """
+def _flat_ids(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, text index of each id) of a `tf.RaggedTensor` or a list of 1-D id arrays."""
     if hasattr(rows, "row_splits"):
         values, splits = np.asarray(rows.flat_values), np.asarray(rows.row_splits)
     else:
         rows = [np.asarray(row, np.int64).ravel() for row in rows]
         values = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         splits = np.concatenate([[0], np.cumsum([len(row) for row in rows])])
-    values = values.astype(np.int64)
-    text = np.repeat(np.arange(len(splits) - 1, dtype=np.int64), np.diff(splits))
-    same_text = text[:-1] == text[1:]
-    real = same_text & (values[:-1] > 0) & (values[1:] > 0)
-    keys = values[:-1][real] * vocab_size + values[1:][real]
+    return values.astype(np.int64), np.repeat(np.arange(len(splits) - 1, dtype=np.int64), np.diff(splits))
+
+
+def neighbour_pairs(rows, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, key `a * vocab_size + b`) of every pair of neighbouring ids in `rows` (a
+    `tf.RaggedTensor` or a list of 1-D id arrays), in order; pairs touching padding (0) are left out."""
+    values, text = _flat_ids(rows)
+    real = (text[:-1] == text[1:]) & (values[:-1] > 0) & (values[1:] > 0)
+    return text[:-1][real], values[:-1][real] * vocab_size + values[1:][real]
+
+
+def frequent_pairs(rows, vocab_size: int, min_texts: int = 2) -> np.ndarray:
+    """The neighbouring id pairs found in at least `min_texts` of `rows`, as sorted keys `a * vocab_size + b`.
+
+    `rows`: a `tf.RaggedTensor` of token ids or a list of 1-D id arrays (0 is padding: pairs
+    touching it are not counted). These keys are what `NgramBag(pairs=...)` gives a row each.
+    """
+    text, keys = neighbour_pairs(rows, vocab_size)
     # a pair counts once per text: unique (text, key) first, then count the texts of each key
-    per_text = np.unique(np.stack([text[:-1][real], keys], axis=1), axis=0)[:, 1] if len(keys) else keys
+    per_text = np.unique(np.stack([text, keys], axis=1), axis=0)[:, 1] if len(keys) else keys
     unique, texts = np.unique(per_text, return_counts=True)
     return unique[texts >= max(1, int(min_texts))]
 
